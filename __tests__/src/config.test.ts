@@ -1,0 +1,94 @@
+import { ConfigError, createPerformanceMonitor, DEFAULT_THRESHOLDS } from '../../src/index';
+import { optionsFromEnv, resolveConfig } from '../../src/config';
+
+function issuesOf(make: () => unknown): Array<{ field: string; message: string }> {
+  try {
+    make();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return [...(e as ConfigError).issues];
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('options', () => {
+  test('defaults come from the original requirements', () => {
+    const config = resolveConfig(undefined);
+    expect(config.thresholds).toEqual(DEFAULT_THRESHOLDS);
+    expect(DEFAULT_THRESHOLDS).toMatchObject({ minThroughputRowsPerSec: 1000, maxMemoryMb: 8192, maxStageDurationMs: 1_800_000, memoryEfficiencyThreshold: 70 });
+    expect(config).toMatchObject({ enableMemoryTracking: true, memorySamplingIntervalMs: 1000, enableDetailedLogging: false, maxStageRecords: 10_000, captureStackTraces: false });
+  });
+
+  test('partial thresholds override only what they name', () => {
+    expect(resolveConfig({ thresholds: { slowStageMs: 5 } }).thresholds).toEqual({ ...DEFAULT_THRESHOLDS, slowStageMs: 5 });
+  });
+
+  test('every offending field is named in one ConfigError', () => {
+    const issues = issuesOf(() =>
+      createPerformanceMonitor({
+        outputPath: '',
+        memorySamplingIntervalMs: 0,
+        enableMemoryTracking: 'yes',
+        thresholds: { maxMemoryMb: -1, memoryEfficiencyThreshold: 101, bogus: 1 },
+        maxStageRecords: 1.5,
+        redact: ['ok', ''],
+        outputPth: 'typo',
+      } as never),
+    );
+    expect(issues.map((i) => i.field).sort()).toEqual(
+      ['enableMemoryTracking', 'maxStageRecords', 'memorySamplingIntervalMs', 'outputPath', 'outputPth', 'redact.1', 'thresholds.bogus', 'thresholds.maxMemoryMb', 'thresholds.memoryEfficiencyThreshold'].sort(),
+    );
+    expect(issues.find((i) => i.field === 'memorySamplingIntervalMs')?.message).toBe('must be >= 10 (got 0)');
+    expect(issues.find((i) => i.field === 'outputPth')?.message).toBe('unknown option');
+  });
+
+  test('the message lists each field on its own line', () => {
+    expect(() => createPerformanceMonitor({ memorySamplingIntervalMs: 5, checkpointIntervalMs: 1 })).toThrow(
+      /invalid stagemeter configuration:\n {2}- memorySamplingIntervalMs: .*\n {2}- checkpointIntervalMs: /,
+    );
+  });
+
+  test.each([null, 5, 'opts', []])('options that are not an object (%p) are rejected', (value) => {
+    expect(issuesOf(() => createPerformanceMonitor(value as never))[0]?.field).toBe('(options)');
+  });
+
+  test('a logger must look like pino and analyzers like { name, analyze }', () => {
+    const issues = issuesOf(() => createPerformanceMonitor({ logger: { info: () => undefined } as never, analyzers: [{ name: 'x' }, null, { name: '', analyze: () => [] }] as never }));
+    expect(issues.map((i) => i.field)).toEqual(['logger', 'analyzers.0', 'analyzers.1', 'analyzers.2']);
+    expect(issues[0]?.message).toContain('missing warn, error, child');
+    expect(issuesOf(() => createPerformanceMonitor({ analyzers: 'all' as never }))[0]?.field).toBe('analyzers');
+  });
+
+  test('a malformed redact path is rejected', () => {
+    expect(issuesOf(() => createPerformanceMonitor({ redact: ['a..b'] }))[0]).toMatchObject({ field: 'redact', message: expect.stringContaining('cannot parse redact path') });
+  });
+});
+
+describe('environment', () => {
+  test('reads the output path, the sampling interval and the log flag', () => {
+    expect(optionsFromEnv({ STAGEMETER_OUTPUT: 'r/run.json', STAGEMETER_SAMPLE_MS: '250', STAGEMETER_LOG: '1' })).toEqual({
+      outputPath: 'r/run.json',
+      memorySamplingIntervalMs: 250,
+      enableDetailedLogging: true,
+    });
+    expect(optionsFromEnv({ STAGEMETER_LOG: '0', STAGEMETER_OUTPUT: '' })).toEqual({ enableDetailedLogging: false });
+    expect(optionsFromEnv({})).toEqual({});
+  });
+
+  test('junk values and unknown STAGEMETER_ variables are named, with a suggestion for typos', () => {
+    const issues = issuesOf(() => optionsFromEnv({ STAGEMETER_SAMPLE_MS: '1e3', STAGEMETER_LOG: 'verbose', STAGEMETER_OUPUT: 'x.json' }));
+    expect(issues).toEqual([
+      { field: 'STAGEMETER_SAMPLE_MS', message: 'must be a whole number of milliseconds from 10 to 3600000 (got "1e3")' },
+      { field: 'STAGEMETER_LOG', message: 'must be 1 or 0 (got "verbose")' },
+      { field: 'STAGEMETER_OUPUT', message: 'unknown stagemeter environment variable (did you mean STAGEMETER_OUTPUT?)' },
+    ]);
+  });
+
+  test.each(['0', '5', '-100', 'abc', '99999999999', ' ', '100ms'])('STAGEMETER_SAMPLE_MS=%p is rejected', (value) => {
+    if (value.trim() === '') {
+      expect(optionsFromEnv({ STAGEMETER_SAMPLE_MS: value })).toEqual({});
+      return;
+    }
+    expect(issuesOf(() => optionsFromEnv({ STAGEMETER_SAMPLE_MS: value }))[0]?.field).toBe('STAGEMETER_SAMPLE_MS');
+  });
+});

@@ -1,0 +1,1144 @@
+/**
+ * The collector: one run at a time per monitor, fed by the hooks through `_invoke` (the hot path)
+ * and by hand through startStage/endStage. It records, it never analyses: stopMonitoring() hands
+ * the recorded run to the analyzer pipeline and the report writer.
+ */
+import { cpus, totalmem } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { getHeapStatistics } from 'node:v8';
+import type { Logger } from 'pino';
+import { runAnalysis } from '../analyzers';
+import { now } from './clock';
+import { resolveConfig, type ResolvedConfig } from './config';
+import { acquireAsyncContext, currentFrame, releaseAsyncContext } from './context';
+import { ConfigError, describeValue, type ConfigIssue } from './errors';
+import { slot, type ContextFrame } from './global';
+import { watchProcessEnd, unwatchProcessEnd, type ExitParticipant } from './lifecycle';
+import { createLogger, safeLog } from './logger';
+import { buildReport, generatePerformanceReportJson } from './report';
+import { SampleStore } from './samples';
+import { Sampler } from './sampler';
+import { describeError, sanitizeMetadata } from './sanitize';
+import { QuantileSketch } from './sketch';
+import type {
+  AnalysisResult,
+  LivePerformanceStats,
+  MemorySample,
+  MonitorOptions,
+  PerformanceMonitorLike,
+  PerformanceReport,
+  QualityFlag,
+  RowsOption,
+  RunData,
+  Severity,
+  StageMetrics,
+  StageOutcome,
+  StageSummary,
+  StartOptions,
+} from './types';
+
+const MB = 1024 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// Fidelity policy. Every call reads the clock twice; CPU and heap ("full probes") cost far more:
+// process.cpuUsage() ~700 ns and v8.getHeapStatistics() ~180 ns, each taken at both ends of a
+// call, about 2 µs in all. A stage gets full probes on every call when that fits in 1 % of its
+// mean duration; otherwise on about one call in `probeEvery`, chosen so that the probes'
+// amortised cost stays within the budget max(150 ns, 1 % of the mean). The first calls of every
+// stage are fully probed to learn its mean; the policy is revisited at every power-of-two count.
+// ---------------------------------------------------------------------------------------------
+
+/** Overhead allowed for any stage call, ns, when 1 % of its mean is less. */
+export const HOT_BUDGET_NS = 150;
+/** Share of a stage's mean duration its instrumentation may cost. */
+export const BUDGET_FRACTION = 0.01;
+/** Overhead of a call without full probes (two clock reads, context, counters), ns; see `npm run bench`. */
+export const TIMING_OVERHEAD_NS = 125;
+/** Calls of every stage that are fully probed before the policy decides. */
+const CALIBRATION_CALLS = 8;
+/** Smallest headroom the sampling rate is computed for, ns (caps probeEvery at 256). */
+const MIN_HEADROOM_NS = 8;
+
+let fullProbeCostNs: number | undefined;
+
+/** Measures what full probes cost on this machine (once per process, ~100 µs). */
+function calibrateFullProbeCost(): number {
+  if (fullProbeCostNs !== undefined) return fullProbeCostNs;
+  const batches: number[] = [];
+  for (let b = 0; b < 5; b++) {
+    const t0 = now();
+    for (let i = 0; i < 8; i++) {
+      const c = process.cpuUsage();
+      getHeapStatistics();
+      process.cpuUsage(c);
+      getHeapStatistics();
+    }
+    batches.push(((now() - t0) * 1e6) / 8);
+  }
+  batches.sort((a, b) => a - b);
+  fullProbeCostNs = Math.min(Math.max(batches[2] ?? 2000, 200), 50_000);
+  return fullProbeCostNs;
+}
+
+/** How many calls per fully probed call a stage with this mean duration can afford. */
+export function probeEveryFor(meanNs: number, probeCostNs: number): number {
+  const budget = Math.max(HOT_BUDGET_NS, meanNs * BUDGET_FRACTION);
+  const headroom = budget - TIMING_OVERHEAD_NS;
+  if (probeCostNs <= headroom) return 1;
+  const k = Math.ceil(probeCostNs / Math.max(headroom, MIN_HEADROOM_NS));
+  return 2 ** Math.ceil(Math.log2(k));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stage definitions (built once by the hooks) and per-run state
+// ---------------------------------------------------------------------------------------------
+
+const ROWS_INPUT = 0;
+const ROWS_OUTPUT = 1;
+const ROWS_FIXED = 2;
+const ROWS_FN = 3;
+
+/**
+ * @internal A wrapped function's stage, built once when withStage or the decorator is applied.
+ */
+export class StageDefinition {
+  /** Resolved lazily for decorated methods (the class name is known at the first call). */
+  name: string;
+  readonly fn: (...args: unknown[]) => unknown;
+  readonly rowsKind: number;
+  readonly rowsFixed: number;
+  readonly rowsFn: ((result: unknown, args: unknown[]) => number) | undefined;
+  /** JSON-safe snapshot of the metadata (redacted per monitor when the report is built). */
+  readonly metadata: Record<string, unknown> | undefined;
+  /** Run calls inside the AsyncLocalStorage (async functions, or after one returned a promise). */
+  usesAsyncContext: boolean;
+  /** Set by the standard-mode decorator until the declaring class is known. */
+  resolveName: ((self: unknown) => void) | undefined = undefined;
+  /** Per-run cache of the stats object, so the hot path skips the Map lookup. */
+  cacheRun: RunState | undefined = undefined;
+  cacheStats: StageStats | undefined = undefined;
+
+  constructor(name: string, fn: (...args: unknown[]) => unknown, rows: RowsOption | undefined, metadata: Record<string, unknown> | undefined) {
+    this.name = name;
+    this.fn = fn;
+    this.rowsKind = rows === 'output' ? ROWS_OUTPUT : typeof rows === 'number' ? ROWS_FIXED : typeof rows === 'function' ? ROWS_FN : ROWS_INPUT;
+    this.rowsFixed = typeof rows === 'number' ? rows : 0;
+    this.rowsFn = typeof rows === 'function' ? rows : undefined;
+    this.metadata = sanitizeMetadata(metadata);
+    this.usesAsyncContext = Object.prototype.toString.call(fn) === '[object AsyncFunction]';
+  }
+}
+
+/**
+ * Checks hook options at configuration time; returns the issues found (empty when valid).
+ */
+export function checkStageOptions(rows: unknown, metadata: unknown, monitor: unknown, prefix: string): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const rowsOk =
+    rows === undefined ||
+    rows === 'input' ||
+    rows === 'output' ||
+    typeof rows === 'function' ||
+    (typeof rows === 'number' && Number.isFinite(rows) && rows >= 0);
+  if (!rowsOk) {
+    issues.push({ field: `${prefix}rows`, message: `must be 'input', 'output', a finite number >= 0 or a function (got ${describeValue(rows)})` });
+  }
+  if (metadata !== undefined && (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata))) {
+    issues.push({ field: `${prefix}metadata`, message: `must be a plain object (got ${describeValue(metadata)})` });
+  }
+  if (monitor !== undefined && !(monitor instanceof PerformanceMonitor)) {
+    issues.push({ field: `${prefix}monitor`, message: 'must be a monitor from createPerformanceMonitor()' });
+  }
+  return issues;
+}
+
+/** Aggregates of one stage name over every call of a run. */
+class StageStats {
+  readonly name: string;
+  calls = 0;
+  failures = 0;
+  totalMs = 0;
+  maxMs = 0;
+  minMs = Infinity;
+  rows = 0;
+  syncCalls = 0;
+  readonly sketch = new QuantileSketch();
+  probeEvery = 1;
+  countdown = 0;
+  probedCalls = 0;
+  probedWallMs = 0;
+  cpuUserUs = 0;
+  cpuSystemUs = 0;
+  heapDeltaSumMb = 0;
+  heapDeltaMaxMb = -Infinity;
+  kept = 0;
+  omitted = 0;
+  /** xorshift state for jittering which calls get probed (avoids aliasing with periodic work). */
+  seed: number;
+
+  constructor(name: string, seed: number) {
+    this.name = name;
+    this.seed = seed | 1;
+  }
+
+  nextCountdown(): number {
+    const k = this.probeEvery;
+    if (k <= 1) return 1;
+    let x = this.seed;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.seed = x;
+    return (k >> 1) + ((x >>> 0) & (k - 1)) + 1;
+  }
+}
+
+/** CPU and heap readings of a fully probed call. */
+class Probe {
+  readonly cpu0: NodeJS.CpuUsage;
+  readonly heap0: number;
+  /** False until the end probe succeeded. */
+  done = false;
+  cpuUserMs = 0;
+  cpuSystemMs = 0;
+  heapDeltaMb = 0;
+
+  constructor(cpu0: NodeJS.CpuUsage, heap0: number) {
+    this.cpu0 = cpu0;
+    this.heap0 = heap0;
+  }
+}
+
+/** One stage call. Kept as the per-call record while under the per-stage bound. */
+class Frame implements ContextFrame {
+  readonly run: RunState;
+  readonly stats: StageStats;
+  readonly id: number;
+  /** The enclosing stage of the same run (its id is the record's parentId). */
+  readonly parent: Frame | undefined;
+  readonly outer: ContextFrame | undefined;
+  readonly metadata: Record<string, unknown> | undefined;
+  t0 = 0;
+  durationMs = 0;
+  rows = 0;
+  rowsRecorded = false;
+  ended = false;
+  /** Finished synchronously: it held the event loop for its whole duration. */
+  sync = true;
+  /** Set when the call failed. */
+  error: { name: string; message: string; stack?: string } | undefined = undefined;
+  probe: Probe | undefined = undefined;
+  /** Links of the open-async-calls list (synchronous calls are found through the context). */
+  prevOpen: Frame | undefined = undefined;
+  nextOpen: Frame | undefined = undefined;
+
+  constructor(run: RunState, stats: StageStats, outer: ContextFrame | undefined, metadata: Record<string, unknown> | undefined) {
+    this.run = run;
+    this.stats = stats;
+    this.id = ++run.lastId;
+    this.outer = outer;
+    this.parent = outer === undefined || outer.run === run ? (outer as Frame | undefined) : sameRunAncestor(outer, run);
+    this.metadata = metadata;
+  }
+}
+
+/** The nearest frame of `run` in a context chain (frames of other monitors are skipped). */
+function sameRunAncestor(from: ContextFrame | undefined, run: RunState): Frame | undefined {
+  let f = from;
+  while (f !== undefined && f.run !== run) f = f.outer;
+  return f as Frame | undefined;
+}
+
+interface FlagEntry {
+  flag: QualityFlag;
+  count: number;
+}
+
+/** Bound on distinct quality flags per run (repeats of one are counted, not stored). */
+const MAX_FLAGS = 1000;
+/** Live throughput window, ms. */
+const RATE_WINDOW_MS = 5000;
+/** Spacing of the [t, rows] marks the live throughput is computed from, ms. */
+const RATE_MARK_MS = 250;
+
+class RunState {
+  readonly monitor: PerformanceMonitor;
+  readonly id = randomUUID();
+  readonly name: string;
+  readonly startedAtMs = Date.now();
+  readonly t0 = now();
+  readonly expectedRows: number | undefined;
+  readonly metadata: Record<string, unknown> | undefined;
+  readonly cpuAtStart = process.cpuUsage();
+  readonly stats = new Map<string, StageStats>();
+  readonly records: Frame[] = [];
+  readonly manual = new Map<string, Frame>();
+  readonly flags = new Map<string, FlagEntry>();
+  readonly samples: SampleStore;
+  readonly logStages: boolean;
+  lastId = 0;
+  rows = 0;
+  openAsync: Frame | undefined = undefined;
+  usesAsyncContext = false;
+  ended = false;
+  peakRssMb = 0;
+  flagsDropped = 0;
+  /** [t, rows] checkpoints for the live throughput window. */
+  rateMarks: number[] = [];
+  lastRateMark = -Infinity;
+  readonly maxRecords: number;
+  fatalError: { name: string; message: string; stack?: string } | undefined = undefined;
+  endReason: string | undefined = undefined;
+  sampler: Sampler | undefined = undefined;
+
+  constructor(
+    monitor: PerformanceMonitor,
+    options: StartOptions,
+    limits: { maxSamples: number; maxRecords: number },
+    logStages: boolean,
+    redactMetadata: (m: unknown) => Record<string, unknown> | undefined,
+  ) {
+    this.monitor = monitor;
+    this.maxRecords = limits.maxRecords;
+    this.name = options.runName ?? 'stagemeter-run';
+    this.expectedRows = options.expectedRows;
+    this.metadata = redactMetadata(options.metadata);
+    this.samples = new SampleStore(limits.maxSamples);
+    this.logStages = logStages;
+  }
+
+  t(): number {
+    return now() - this.t0;
+  }
+}
+
+const NO_ERROR: unique symbol = Symbol('stagemeter.noError');
+
+/** Rows held by one value: arrays and typed arrays by length, objects by numeric length/size/rowCount. */
+function rowsHeldBy(value: unknown): number | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  if (Array.isArray(value)) return value.length;
+  try {
+    if (ArrayBuffer.isView(value)) return 'length' in value ? (value as unknown as { length: number }).length : undefined;
+    const v = value as { length?: unknown; size?: unknown; rowCount?: unknown };
+    if (typeof v.length === 'number') return v.length;
+    if (typeof v.size === 'number') return v.size;
+    if (typeof v.rowCount === 'number') return v.rowCount;
+  } catch {
+    // a throwing getter or proxy trap holds no rows we can count
+  }
+  return undefined;
+}
+
+function rowsOfArgs(args: readonly unknown[]): number {
+  for (let i = 0; i < args.length; i++) {
+    const n = rowsHeldBy(args[i]);
+    if (n !== undefined) return n;
+  }
+  return 0;
+}
+
+function isValidRowCount(n: unknown): n is number {
+  return typeof n === 'number' && Number.isFinite(n) && n >= 0;
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+/** Durations keep nanosecond precision: hot stages run in well under a microsecond. */
+function roundMs(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The monitor
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Collects stage timings, rows, CPU and memory for one run at a time, and turns the run into a
+ * report. Create one with {@link createPerformanceMonitor}, or use the process-wide singleton.
+ *
+ * @example
+ * const monitor = createPerformanceMonitor({ outputPath: 'reports/run.json' });
+ * monitor.startMonitoring({ expectedRows: 1_000_000 });
+ * const id = monitor.startStage('load');
+ * monitor.endStage(id, 1_000_000);
+ * const report = monitor.stopMonitoring();
+ */
+export class PerformanceMonitor implements PerformanceMonitorLike {
+  readonly #config: ResolvedConfig;
+  readonly #log: Logger;
+  #run: RunState | undefined = undefined;
+  #lastReport: PerformanceReport | undefined = undefined;
+  /** Misuse seen while no run was active; reported in the next run. */
+  #pendingFlags: Array<{ severity: Severity; code: string; message: string }> = [];
+  #exitParticipant: ExitParticipant | undefined = undefined;
+
+  /** Use {@link createPerformanceMonitor}; throws {@link ConfigError} on invalid options. */
+  constructor(options?: MonitorOptions) {
+    this.#config = resolveConfig(options);
+    this.#log = createLogger(this.#config);
+  }
+
+  /** The options in force, after defaults. */
+  get config(): ResolvedConfig {
+    return this.#config;
+  }
+
+  /** True between startMonitoring() and stopMonitoring(). */
+  get isMonitoring(): boolean {
+    return this.#run !== undefined;
+  }
+
+  /**
+   * Starts a run: the sampler, the clock origin, and (when an output path is set) the process-end
+   * hooks that write the report however the process ends. Throws {@link ConfigError} on invalid
+   * options; starting twice is a quality flag, not an error.
+   */
+  startMonitoring(options: StartOptions = {}): void {
+    const issues = checkStartOptions(options);
+    if (issues.length > 0) throw new ConfigError(issues, 'invalid startMonitoring() options');
+    if (this.#run !== undefined) {
+      this.#flag(this.#run, 'warning', 'already_monitoring', 'startMonitoring() called while a run was active; the call was ignored');
+      return;
+    }
+    if (slot.monitor === this) slot.autoStart = false;
+    calibrateFullProbeCost();
+    const cfg = this.#config;
+    const run = new RunState(this, options, { maxSamples: cfg.maxMemorySamples, maxRecords: cfg.maxStageRecords }, cfg.enableDetailedLogging, (m) => sanitizeMetadata(m, cfg.redact));
+    this.#run = run;
+    this.#lastReport = undefined;
+    for (const p of this.#pendingFlags) this.#flag(run, p.severity, p.code, p.message);
+    this.#pendingFlags = [];
+    if (cfg.enableMemoryTracking) {
+      const sampler = new Sampler(cfg.memorySamplingIntervalMs, run.t0, {
+        onSample: (s) => this.#onSample(run, s),
+        onError: (err, what) => this.#flag(run, 'warning', 'probe_failed', `${what} failed: ${describeError(err).message}`),
+      });
+      run.sampler = sampler;
+      sampler.start();
+    }
+    if (cfg.outputPath !== undefined) {
+      const participant: ExitParticipant = {
+        onFatal: (error, origin) => {
+          if (this.#run === run) {
+            run.fatalError = describeError(error, true);
+            run.endReason = origin;
+          }
+        },
+        onExit: (code) => {
+          if (this.#run === run) this.#stop(run.fatalError !== undefined || code !== 0 ? 'aborted' : 'completed', run.endReason ?? `exit(${code})`);
+        },
+        onSignal: (signal) => {
+          if (this.#run === run) this.#stop('aborted', signal);
+        },
+      };
+      this.#exitParticipant = participant;
+      watchProcessEnd(participant);
+    }
+    safeLog(this.#log, 'info', { event: 'run_start', runId: run.id, runName: run.name, expectedRows: run.expectedRows }, 'stagemeter run started');
+  }
+
+  /**
+   * Starts a stage by hand and returns its id. The stage's parent is the stage active where it
+   * is called; it does not become the parent of stages started later (use withStage for that).
+   * Before startMonitoring() it records nothing and the misuse is flagged in the next run.
+   */
+  startStage(name: string, metadata?: Record<string, unknown>): string {
+    const run = this.#run;
+    const stageName = typeof name === 'string' && name !== '' ? name : `(invalid stage name: ${describeValue(name)})`;
+    if (run === undefined) {
+      this.#flagWithoutRun('warning', 'stage_without_run', `startStage(${JSON.stringify(stageName)}) called before startMonitoring(); the stage was not recorded`);
+      return 'inactive';
+    }
+    if (stageName !== name) this.#flag(run, 'warning', 'invalid_stage_name', `startStage() needs a non-empty string name; recorded as ${stageName}`);
+    const stats = this.#statsFor(run, stageName);
+    const frame = new Frame(run, stats, currentFrame(), sanitizeMetadata(metadata, this.#config.redact));
+    frame.sync = false;
+    this.#probeStart(frame);
+    frame.t0 = now();
+    this.#linkOpen(run, frame);
+    const id = String(frame.id);
+    run.manual.set(id, frame);
+    if (run.logStages) this.#logStart(frame);
+    return id;
+  }
+
+  /**
+   * Ends a stage started with startStage(). Unknown or already-ended ids are flagged, never thrown.
+   * Returns the stage's record, or undefined when nothing was recorded.
+   */
+  endStage(stageId: string, rowsProcessed?: number, outcome?: StageOutcome): StageMetrics | undefined {
+    const t1 = now();
+    const run = this.#run;
+    if (run === undefined) {
+      if (stageId !== 'inactive') this.#flagWithoutRun('warning', 'stage_without_run', `endStage(${describeValue(stageId)}) called with no active run`);
+      return undefined;
+    }
+    const frame = typeof stageId === 'string' ? run.manual.get(stageId) : undefined;
+    if (frame === undefined) {
+      const known = typeof stageId === 'string' && /^\d+$/.test(stageId) && Number(stageId) <= run.lastId;
+      this.#flag(run, 'warning', known ? 'stage_already_ended' : 'unknown_stage_id',
+        known ? `endStage(${describeValue(stageId)}): that stage has already ended` : `endStage(${describeValue(stageId)}): no stage with that id in this run`);
+      return undefined;
+    }
+    run.manual.delete(stageId);
+    if (rowsProcessed !== undefined) {
+      if (isValidRowCount(rowsProcessed)) {
+        frame.rows = rowsProcessed;
+        frame.rowsRecorded = true;
+      } else {
+        this.#flag(run, 'warning', 'invalid_rows', `endStage(): invalid row count ${describeValue(rowsProcessed)} for ${frame.stats.name}; counted as 0`, frame.stats.name);
+      }
+    }
+    const failed = outcome?.success === false || (outcome?.error !== undefined && outcome.success !== true);
+    this.#finish(frame, t1, failed ? (outcome?.error ?? new Error('stage reported failure')) : NO_ERROR, undefined, undefined, undefined);
+    return this.#toMetrics(frame, new Map());
+  }
+
+  /** Adds a quality flag to the active run (or to the next run when none is active). */
+  addQualityFlag(message: string, severity: Severity): void {
+    const sev: Severity = severity === 'info' || severity === 'warning' || severity === 'error' ? severity : 'warning';
+    const msg = typeof message === 'string' ? message : describeValue(message);
+    const run = this.#run;
+    if (run === undefined) {
+      this.#flagWithoutRun(sev, 'user', msg);
+      return;
+    }
+    if (sev !== severity) this.#flag(run, 'warning', 'invalid_severity', `addQualityFlag(): severity ${describeValue(severity)} is not info, warning or error; recorded as warning`);
+    this.#flag(run, sev, `user:${msg}`, msg);
+  }
+
+  /**
+   * A snapshot of the active run: throughput, memory, open stages, and progress and ETA when the
+   * expected row count is known. Costs one process.memoryUsage() (~8 µs): fine to poll.
+   */
+  getLivePerformanceStats(): LivePerformanceStats {
+    const run = this.#run;
+    let rssMb = 0;
+    try {
+      rssMb = round3(process.memoryUsage.rss() / MB);
+    } catch {
+      rssMb = 0;
+    }
+    if (run === undefined) {
+      return { elapsedMs: 0, rowsProcessed: 0, currentRowsPerSecond: 0, averageRowsPerSecond: 0, currentMemoryMb: rssMb, peakMemoryMb: rssMb, activeStages: [], completedStages: 0 };
+    }
+    const elapsedMs = run.t();
+    if (rssMb > run.peakRssMb) run.peakRssMb = rssMb;
+    const averageRowsPerSecond = elapsedMs > 0 ? (run.rows / elapsedMs) * 1000 : 0;
+    const currentRowsPerSecond = this.#currentRate(run, elapsedMs, averageRowsPerSecond);
+    const stats: LivePerformanceStats = {
+      elapsedMs: round3(elapsedMs),
+      rowsProcessed: run.rows,
+      currentRowsPerSecond: round3(currentRowsPerSecond),
+      averageRowsPerSecond: round3(averageRowsPerSecond),
+      currentMemoryMb: rssMb,
+      peakMemoryMb: run.peakRssMb,
+      activeStages: this.#openFrames(run).map((f) => f.stats.name),
+      completedStages: [...run.stats.values()].reduce((n, st) => n + st.calls, 0),
+    };
+    if (run.expectedRows !== undefined) {
+      stats.expectedRows = run.expectedRows;
+      stats.progress = run.expectedRows > 0 ? Math.min(1, run.rows / run.expectedRows) : 1;
+      const left = Math.max(0, run.expectedRows - run.rows);
+      if (left === 0) stats.etaMs = 0;
+      else if (currentRowsPerSecond > 0) stats.etaMs = round3((left / currentRowsPerSecond) * 1000);
+    }
+    return stats;
+  }
+
+  /**
+   * Ends the run: open stages are closed as failed, the analyzers run, and the report is written
+   * atomically to `outputPath` (when set) and returned. Never throws: a report that cannot be
+   * written is still returned, with the error in `output` and in a quality flag.
+   */
+  stopMonitoring(): PerformanceReport {
+    const run = this.#run;
+    if (run === undefined) return this.#stopWithoutRun();
+    return this.#stop('completed', 'stopMonitoring');
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Hot path
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * @internal The per-call path of withStage and @MonitoredStage. Same result, same error
+   * (rethrown unchanged), same `this`; a sync function stays sync. Per call it pays two clock
+   * reads (~50 ns each), one small allocation, and full probes only as the fidelity policy allows.
+   */
+  _invoke(def: StageDefinition, thisArg: unknown, args: unknown[]): unknown {
+    const run = this.#run;
+    if (run === undefined) return Reflect.apply(def.fn, thisArg, args);
+    let stats = def.cacheStats;
+    if (def.cacheRun !== run || stats === undefined) {
+      if (def.name === '') def.resolveName?.(thisArg);
+      stats = this.#statsFor(run, def.name);
+      def.cacheRun = run;
+      def.cacheStats = stats;
+    }
+    const prev = slot.current;
+    const ctx = prev ?? (slot.alsUsers > 0 ? slot.als?.getStore() : undefined);
+    const frame = new Frame(run, stats, ctx, def.metadata);
+    if (--stats.countdown <= 0) this.#probeStart(frame);
+    if (run.logStages) this.#logStart(frame);
+    slot.current = frame;
+    let result: unknown;
+    frame.t0 = now();
+    try {
+      result = def.usesAsyncContext ? this.#callInAsyncContext(run, frame, def, thisArg, args) : Reflect.apply(def.fn, thisArg, args);
+    } catch (error) {
+      const t1 = now();
+      slot.current = prev;
+      this.#finish(frame, t1, error, undefined, args, def);
+      throw error;
+    }
+    if (typeof result === 'object' && result instanceof Promise) {
+      slot.current = prev;
+      return this.#trackPromise(frame, result, args, def);
+    }
+    const t1 = now();
+    slot.current = prev;
+    this.#finish(frame, t1, NO_ERROR, result, args, def);
+    return result;
+  }
+
+  /** Runs the call with `frame` as the async context's store, restoring the previous one after. */
+  #callInAsyncContext(run: RunState, frame: Frame, def: StageDefinition, thisArg: unknown, args: unknown[]): unknown {
+    if (!run.usesAsyncContext) this.#useAsyncContext(run);
+    const als = slot.als!;
+    const outer = als.getStore();
+    // enterWith + restore is what als.run() does, minus its rest-arguments copy and extra apply.
+    als.enterWith(frame);
+    try {
+      return Reflect.apply(def.fn, thisArg, args);
+    } finally {
+      als.enterWith(outer as ContextFrame);
+    }
+  }
+
+  #trackPromise(frame: Frame, promise: Promise<unknown>, args: unknown[], def: StageDefinition): Promise<unknown> {
+    frame.sync = false;
+    const run = frame.run;
+    if (!def.usesAsyncContext) {
+      // A plain function returned a promise: later calls carry their context into continuations.
+      def.usesAsyncContext = true;
+      if (!run.usesAsyncContext) this.#useAsyncContext(run);
+    }
+    this.#linkOpen(run, frame);
+    // The caller gets a promise that settles with the same value or the same error object, one
+    // microtask after the original; rejections stay unhandled exactly when the caller ignores them.
+    return promise.then(
+      (value) => {
+        this.#finish(frame, now(), NO_ERROR, value, args, def);
+        return value;
+      },
+      (error: unknown) => {
+        this.#finish(frame, now(), error, undefined, args, def);
+        throw error;
+      },
+    );
+  }
+
+  #useAsyncContext(run: RunState): void {
+    run.usesAsyncContext = true;
+    acquireAsyncContext();
+  }
+
+  #probeStart(frame: Frame): void {
+    frame.stats.countdown = frame.stats.nextCountdown();
+    // Full probes, outside the timed interval: ~700 ns + ~180 ns here and again at the end.
+    try {
+      frame.probe = new Probe(process.cpuUsage(), getHeapStatistics().used_heap_size);
+    } catch {
+      frame.probe = undefined;
+    }
+  }
+
+  #probeEnd(frame: Frame, probe: Probe): void {
+    try {
+      const heap1 = getHeapStatistics().used_heap_size;
+      const cpu = process.cpuUsage(probe.cpu0);
+      probe.cpuUserMs = cpu.user / 1000;
+      probe.cpuSystemMs = cpu.system / 1000;
+      probe.heapDeltaMb = (heap1 - probe.heap0) / MB;
+      probe.done = true;
+      const stats = frame.stats;
+      stats.probedCalls++;
+      stats.probedWallMs += frame.durationMs;
+      stats.cpuUserUs += cpu.user;
+      stats.cpuSystemUs += cpu.system;
+      stats.heapDeltaSumMb += probe.heapDeltaMb;
+      if (probe.heapDeltaMb > stats.heapDeltaMaxMb) stats.heapDeltaMaxMb = probe.heapDeltaMb;
+    } catch {
+      frame.probe = undefined;
+    }
+  }
+
+  /** Ends a call: timing, rows, outcome, probes, summaries, the record. Never throws. */
+  #finish(frame: Frame, t1: number, error: unknown, result: unknown, args: unknown[] | undefined, def: StageDefinition | undefined): void {
+    if (frame.ended) return;
+    frame.ended = true;
+    const run = frame.run;
+    // A call that outlived its run (an async stage still pending at stop) was already closed.
+    if (run.ended) return;
+    const d = t1 - frame.t0;
+    const durationMs = d > 0 ? d : 0;
+    frame.durationMs = durationMs;
+    if (frame.probe !== undefined) this.#probeEnd(frame, frame.probe);
+    if (def !== undefined) {
+      frame.rows = def.rowsKind === ROWS_INPUT && !frame.rowsRecorded ? rowsOfArgs(args!) : this.#rowsOf(frame, def, result, args!);
+    }
+    const stats = frame.stats;
+    if (error !== NO_ERROR) this.#recordError(frame, error);
+    const c = ++stats.calls;
+    stats.totalMs += durationMs;
+    if (durationMs > stats.maxMs) stats.maxMs = durationMs;
+    if (durationMs < stats.minMs) stats.minMs = durationMs;
+    stats.sketch.add(durationMs);
+    stats.rows += frame.rows;
+    if (frame.sync) stats.syncCalls++;
+    else this.#unlinkOpen(run, frame);
+    if (frame.parent === undefined) {
+      run.rows += frame.rows;
+      if (t1 - run.lastRateMark >= RATE_MARK_MS) this.#markRate(run, t1);
+    }
+    if (stats.kept < run.maxRecords) this.#keep(run, frame);
+    else stats.omitted++;
+    if (c >= CALIBRATION_CALLS && (c & (c - 1)) === 0) this.#revisitPolicy(stats);
+  }
+
+  #recordError(frame: Frame, error: unknown): void {
+    frame.error = describeError(error, this.#config.captureStackTraces);
+    frame.stats.failures++;
+  }
+
+  #keep(run: RunState, frame: Frame): void {
+    frame.stats.kept++;
+    run.records.push(frame);
+    if (run.logStages) this.#logEnd(frame);
+  }
+
+  #revisitPolicy(stats: StageStats): void {
+    stats.probeEvery = probeEveryFor((stats.totalMs / stats.calls) * 1e6, fullProbeCostNs ?? 2000);
+    if (stats.countdown > stats.probeEvery * 2) stats.countdown = stats.nextCountdown();
+  }
+
+  #rowsOf(frame: Frame, def: StageDefinition, result: unknown, args: unknown[]): number {
+    switch (def.rowsKind) {
+      case ROWS_FIXED:
+        return def.rowsFixed;
+      case ROWS_FN: {
+        let n: unknown;
+        try {
+          n = def.rowsFn!(result, args);
+        } catch (err) {
+          this.#flag(frame.run, 'warning', 'rows_function_threw', `the rows function of ${frame.stats.name} threw (${describeError(err).message}); counted as 0`, frame.stats.name);
+          return 0;
+        }
+        if (isValidRowCount(n)) return n;
+        this.#flag(frame.run, 'warning', 'invalid_rows', `the rows function of ${frame.stats.name} returned ${describeValue(n)}; counted as 0`, frame.stats.name);
+        return 0;
+      }
+      case ROWS_OUTPUT:
+        return frame.rowsRecorded ? frame.rows : (rowsHeldBy(result) ?? 0);
+      default:
+        return frame.rowsRecorded ? frame.rows : rowsOfArgs(args);
+    }
+  }
+
+  /** @internal recordRows(): adds rows to the innermost open stage, flags bad counts. */
+  _recordRows(frame: Frame, n: unknown): void {
+    if (frame.ended || frame.run.ended) return;
+    if (!isValidRowCount(n)) {
+      this.#flag(frame.run, 'warning', 'invalid_rows', `recordRows(${describeValue(n)}) in ${frame.stats.name}: not a finite count >= 0; ignored`, frame.stats.name);
+      return;
+    }
+    frame.rows = frame.rowsRecorded ? frame.rows + n : n;
+    frame.rowsRecorded = true;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Bookkeeping
+  // -------------------------------------------------------------------------------------------
+
+  #statsFor(run: RunState, name: string): StageStats {
+    let stats = run.stats.get(name);
+    if (stats === undefined) {
+      stats = new StageStats(name, (run.stats.size + 1) * 0x9e3779b1);
+      run.stats.set(name, stats);
+    }
+    return stats;
+  }
+
+  #linkOpen(run: RunState, frame: Frame): void {
+    frame.nextOpen = run.openAsync;
+    if (run.openAsync !== undefined) run.openAsync.prevOpen = frame;
+    run.openAsync = frame;
+  }
+
+  #unlinkOpen(run: RunState, frame: Frame): void {
+    if (frame.prevOpen !== undefined) frame.prevOpen.nextOpen = frame.nextOpen;
+    else if (run.openAsync === frame) run.openAsync = frame.nextOpen;
+    if (frame.nextOpen !== undefined) frame.nextOpen.prevOpen = frame.prevOpen;
+    frame.prevOpen = frame.nextOpen = undefined;
+  }
+
+  /** Open frames of a run: async ones from the list, sync ones from the current context chain. */
+  #openFrames(run: RunState): Frame[] {
+    const open: Frame[] = [];
+    for (let f = run.openAsync; f !== undefined; f = f.nextOpen) open.push(f);
+    const chain: Frame[] = [];
+    for (let f = currentFrame(); f !== undefined; f = f.outer) {
+      const frame = f as Frame;
+      if (frame.run === run && !frame.ended && frame.sync && !open.includes(frame)) chain.push(frame);
+    }
+    open.sort((a, b) => a.id - b.id);
+    return [...open, ...chain.reverse()];
+  }
+
+  #markRate(run: RunState, t1: number): void {
+    run.lastRateMark = t1;
+    const marks = run.rateMarks;
+    marks.push(t1 - run.t0, run.rows);
+    // Keep about two windows of marks.
+    if (marks.length > 4 * (RATE_WINDOW_MS / RATE_MARK_MS) + 8) marks.splice(0, marks.length / 2);
+  }
+
+  #currentRate(run: RunState, elapsedMs: number, average: number): number {
+    const marks = run.rateMarks;
+    if (elapsedMs < RATE_WINDOW_MS || marks.length < 4) return average;
+    for (let i = marks.length - 2; i >= 0; i -= 2) {
+      const t = marks[i]!;
+      if (elapsedMs - t >= RATE_WINDOW_MS) {
+        const dt = elapsedMs - t;
+        return dt > 0 ? ((run.rows - marks[i + 1]!) / dt) * 1000 : average;
+      }
+    }
+    const t = marks[0]!;
+    return elapsedMs > t ? ((run.rows - marks[1]!) / (elapsedMs - t)) * 1000 : average;
+  }
+
+  #onSample(run: RunState, sample: MemorySample): void {
+    if (sample.rssMb > run.peakRssMb) run.peakRssMb = sample.rssMb;
+    run.samples.add(sample);
+  }
+
+  #flag(run: RunState, severity: Severity, code: string, message: string, stage?: string): void {
+    const key = `${code}\u0000${stage ?? ''}\u0000${code.startsWith('user:') ? '' : message}`;
+    const entry = run.flags.get(key);
+    if (entry !== undefined) {
+      entry.count++;
+      return;
+    }
+    if (run.flags.size >= MAX_FLAGS) {
+      run.flagsDropped++;
+      return;
+    }
+    const flag: QualityFlag = { severity, message, t: round3(run.t()), code: code.startsWith('user:') ? 'user' : code };
+    if (stage !== undefined) flag.stage = stage;
+    run.flags.set(key, { flag, count: 1 });
+    safeLog(this.#log, severity === 'info' ? 'info' : severity === 'warning' ? 'warn' : 'error', { event: 'quality_flag', code: flag.code, stage }, message);
+  }
+
+  #flagWithoutRun(severity: Severity, code: string, message: string): void {
+    if (this.#pendingFlags.length < 100) this.#pendingFlags.push({ severity, code, message: `${message} (at ${new Date().toISOString()}, before this run)` });
+    safeLog(this.#log, 'warn', { event: 'quality_flag', code }, message);
+  }
+
+  #logStart(frame: Frame): void {
+    safeLog(this.#log, 'info', { event: 'stage_start', stage: frame.stats.name, id: String(frame.id), parentId: frame.parent?.id }, 'stage start');
+  }
+
+  #logEnd(frame: Frame): void {
+    safeLog(
+      this.#log,
+      frame.error === undefined ? 'info' : 'warn',
+      { event: 'stage_end', stage: frame.stats.name, id: String(frame.id), durationMs: roundMs(frame.durationMs), rows: frame.rows, success: frame.error === undefined, error: frame.error?.message },
+      'stage end',
+    );
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Stopping and reporting
+  // -------------------------------------------------------------------------------------------
+
+  #stopWithoutRun(): PerformanceReport {
+    const last = this.#lastReport;
+    const message = last === undefined ? 'stopMonitoring() called without startMonitoring(); nothing was recorded' : 'stopMonitoring() called twice; the report of the last run is returned again';
+    safeLog(this.#log, 'warn', { event: 'quality_flag', code: 'stop_without_run' }, message);
+    if (last !== undefined) {
+      const flag: QualityFlag = { severity: 'warning', message, t: last.run.durationMs, code: 'stop_without_run' };
+      const report: PerformanceReport = {
+        ...last,
+        qualityFlags: [...last.qualityFlags, flag],
+        summary: { ...last.summary, qualityFlagCounts: { ...last.summary.qualityFlagCounts, warning: last.summary.qualityFlagCounts.warning + 1 } },
+      };
+      this.#lastReport = report;
+      this.#write(report);
+      return report;
+    }
+    // An empty run, so the caller still gets a schema-valid report; nothing is written over a
+    // report that may already be at outputPath.
+    const run = new RunState(this, {}, { maxSamples: 2, maxRecords: 0 }, false, () => undefined);
+    this.#flag(run, 'warning', 'stop_without_run', message);
+    run.ended = true;
+    return this.#report(run, 'aborted', 'stopMonitoring');
+  }
+
+  #stop(status: 'completed' | 'aborted', reason: string): PerformanceReport {
+    const run = this.#run!;
+    run.endReason ??= reason;
+    const t1 = now();
+    // Close what is still open as failed, innermost first, so parents outlast their children.
+    const open = this.#openFrames(run);
+    for (let i = open.length - 1; i >= 0; i--) {
+      const frame = open[i]!;
+      const err = Object.assign(new Error(`still running when the run ended (${run.endReason})`), { name: 'StageNotEnded' });
+      this.#finish(frame, t1, err, undefined, undefined, undefined);
+    }
+    run.manual.clear();
+    if (open.length > 0) this.#flag(run, 'warning', 'stages_still_open', `${open.length} stage(s) were still running when the run ended; closed as failed`);
+    try {
+      run.sampler?.stop();
+    } catch (err) {
+      this.#flag(run, 'warning', 'probe_failed', `sampler stop failed: ${describeError(err).message}`);
+    }
+    run.ended = true;
+    this.#run = undefined;
+    if (run.usesAsyncContext) releaseAsyncContext();
+    if (this.#exitParticipant !== undefined) {
+      unwatchProcessEnd(this.#exitParticipant);
+      this.#exitParticipant = undefined;
+    }
+    const report = this.#report(run, status, reason);
+    this.#write(report);
+    this.#lastReport = report;
+    safeLog(this.#log, 'info', { event: 'run_end', runId: run.id, status: report.run.status, durationMs: report.run.durationMs, rows: report.run.rowsProcessed }, 'stagemeter run ended');
+    return report;
+  }
+
+  #write(report: PerformanceReport): void {
+    const path = this.#config.outputPath;
+    if (path === undefined) return;
+    try {
+      generatePerformanceReportJson(report, path);
+      report.output = { path, written: true };
+    } catch (err) {
+      const message = `the report could not be written to ${path}: ${describeError(err).message}`;
+      report.output = { path, written: false, error: describeError(err).message };
+      report.qualityFlags.push({ severity: 'error', message, t: report.run.durationMs, code: 'report_write_failed' });
+      report.summary.qualityFlagCounts.error++;
+      safeLog(this.#log, 'error', { event: 'report_write_failed', path, err: describeError(err) }, message);
+    }
+  }
+
+  #report(run: RunState, status: 'completed' | 'aborted', reason: string): PerformanceReport {
+    const data = this.#runData(run, status, reason);
+    let analysis: AnalysisResult;
+    try {
+      analysis = runAnalysis(data, this.#config.thresholds, this.#config.analyzers);
+    } catch (err) {
+      analysis = emptyAnalysis(data, `the analysis failed: ${describeError(err).message}`);
+    }
+    for (const f of analysis.bottlenecks.findings) {
+      safeLog(this.#log, f.severity === 'error' ? 'error' : f.severity === 'warning' ? 'warn' : 'info', { event: 'finding', kind: f.kind, stage: f.stage, evidence: f.evidence }, f.message);
+    }
+    return buildReport(data, analysis, this.#config.maxStageRecords);
+  }
+
+  #runData(run: RunState, status: 'completed' | 'aborted', reason: string): RunData {
+    const durationMs = Math.max(0, now() - run.t0);
+    const cpu = process.cpuUsage(run.cpuAtStart);
+    const redacted = new Map<Record<string, unknown>, Record<string, unknown> | undefined>();
+    const stages = [...run.records].sort((a, b) => a.id - b.id).map((f) => this.#toMetrics(f, redacted));
+    const durationsByName = new Map<string, number[]>();
+    for (const m of stages) {
+      const list = durationsByName.get(m.name);
+      if (list === undefined) durationsByName.set(m.name, [m.durationMs]);
+      else list.push(m.durationMs);
+    }
+    const summaries: StageSummary[] = [...run.stats.values()].map((s) => summarize(s, durationsByName.get(s.name) ?? []));
+    const flags: QualityFlag[] = [];
+    for (const { flag, count } of run.flags.values()) flags.push(count > 1 ? { ...flag, message: `${flag.message} (${count} times)` } : flag);
+    if (run.flagsDropped > 0) {
+      flags.push({ severity: 'warning', message: `${run.flagsDropped} further quality flags were dropped (bound: ${MAX_FLAGS})`, t: round3(durationMs), code: 'flags_dropped' });
+    }
+    const samples = run.samples.toArray();
+    const info: RunData['run'] = {
+      id: run.id,
+      name: run.name,
+      status,
+      startedAt: new Date(run.startedAtMs).toISOString(),
+      endedAt: new Date(run.startedAtMs + durationMs).toISOString(),
+      durationMs: round3(durationMs),
+      rowsProcessed: run.rows,
+      rowsPerSecond: durationMs > 0 ? round3((run.rows / durationMs) * 1000) : 0,
+      endReason: reason === 'stopMonitoring' ? reason : (run.endReason ?? reason),
+      host: { node: process.version, platform: process.platform, arch: process.arch, cpus: cpus().length, totalMemoryMb: Math.round(totalmem() / MB), pid: process.pid },
+    };
+    if (run.expectedRows !== undefined) info.expectedRows = run.expectedRows;
+    if (run.fatalError !== undefined) info.fatalError = run.fatalError;
+    if (run.metadata !== undefined) info.metadata = run.metadata;
+    const data: RunData = {
+      run: info,
+      stages,
+      stageSummaries: summaries,
+      samples,
+      samplingIntervalMs: run.sampler?.intervalMs ?? null,
+      avgCpuPercent: durationMs > 0 ? round3(((cpu.user + cpu.system) / 1000 / durationMs) * 100) : 0,
+      peakMemoryMb: run.peakRssMb,
+      qualityFlags: flags,
+    };
+    const loop = run.sampler?.eventLoop();
+    if (loop !== undefined) data.eventLoop = loop;
+    const gc = run.sampler?.gc();
+    if (gc !== undefined) data.gc = gc;
+    return data;
+  }
+
+  #toMetrics(f: Frame, redacted: Map<Record<string, unknown>, Record<string, unknown> | undefined>): StageMetrics {
+    const stats = f.stats;
+    const probe = f.probe?.done === true ? f.probe : undefined;
+    let cpu: StageMetrics['cpu'];
+    let memory: StageMetrics['memory'];
+    if (probe !== undefined) {
+      const cpuMs = probe.cpuUserMs + probe.cpuSystemMs;
+      cpu = { userMs: round3(probe.cpuUserMs), systemMs: round3(probe.cpuSystemMs), percent: f.durationMs > 0 ? round3((cpuMs / f.durationMs) * 100) : 0 };
+      memory = { heapUsedDeltaMb: round3(probe.heapDeltaMb) };
+    } else {
+      // Not measured on this call: the stage's measured ratio applied to this call's duration.
+      const wall = stats.probedWallMs;
+      const userShare = wall > 0 ? stats.cpuUserUs / 1000 / wall : 0;
+      const sysShare = wall > 0 ? stats.cpuSystemUs / 1000 / wall : 0;
+      cpu = { userMs: round3(userShare * f.durationMs), systemMs: round3(sysShare * f.durationMs), percent: round3((userShare + sysShare) * 100), estimated: true };
+      memory = { heapUsedDeltaMb: stats.probedCalls > 0 ? round3(stats.heapDeltaSumMb / stats.probedCalls) : 0, estimated: true };
+    }
+    const m: StageMetrics = {
+      id: String(f.id),
+      name: stats.name,
+      t: roundMs(f.t0 - f.run.t0),
+      durationMs: roundMs(f.durationMs),
+      rowsProcessed: f.rows,
+      rowsPerSecond: f.durationMs > 0 ? round3((f.rows / f.durationMs) * 1000) : 0,
+      success: f.error === undefined,
+      cpu,
+      memory,
+      fidelity: probe !== undefined ? 'full' : 'timing',
+      sync: f.sync,
+    };
+    if (f.parent !== undefined) m.parentId = String(f.parent.id);
+    if (f.error !== undefined) m.error = f.error;
+    if (f.metadata !== undefined) {
+      let meta = redacted.get(f.metadata);
+      if (meta === undefined && !redacted.has(f.metadata)) {
+        meta = this.#config.redact === undefined ? f.metadata : sanitizeMetadata(f.metadata, this.#config.redact);
+        redacted.set(f.metadata, meta);
+      }
+      if (meta !== undefined) m.metadata = meta;
+    }
+    return m;
+  }
+}
+
+function checkStartOptions(options: unknown): ConfigIssue[] {
+  if (options === undefined) return [];
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    return [{ field: '(options)', message: `must be an object (got ${describeValue(options)})` }];
+  }
+  const issues: ConfigIssue[] = [];
+  const o = options as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (key !== 'expectedRows' && key !== 'runName' && key !== 'metadata') issues.push({ field: key, message: 'unknown option' });
+  }
+  if (o.expectedRows !== undefined && !(typeof o.expectedRows === 'number' && Number.isFinite(o.expectedRows) && o.expectedRows >= 0)) {
+    issues.push({ field: 'expectedRows', message: `must be a finite number >= 0 (got ${describeValue(o.expectedRows)})` });
+  }
+  if (o.runName !== undefined && (typeof o.runName !== 'string' || o.runName === '' || o.runName.length > 200)) {
+    issues.push({ field: 'runName', message: `must be a non-empty string of at most 200 characters (got ${describeValue(o.runName)})` });
+  }
+  if (o.metadata !== undefined && (typeof o.metadata !== 'object' || o.metadata === null || Array.isArray(o.metadata))) {
+    issues.push({ field: 'metadata', message: `must be a plain object (got ${describeValue(o.metadata)})` });
+  }
+  return issues;
+}
+
+function exactQuantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return 0;
+  const pos = q * (sorted.length - 1);
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+}
+
+function summarize(s: StageStats, keptDurations: number[]): StageSummary {
+  const exact = s.omitted === 0;
+  let q: (p: number) => number;
+  if (exact) {
+    const durations = keptDurations.sort((a, b) => a - b);
+    q = (p) => exactQuantile(durations, p);
+  } else {
+    q = (p) => s.sketch.quantile(p);
+  }
+  const wall = s.probedWallMs;
+  const sampled = s.probedCalls < s.calls;
+  const cpuUserMs = sampled ? (wall > 0 ? (s.cpuUserUs / 1000 / wall) * s.totalMs : 0) : s.cpuUserUs / 1000;
+  const cpuSystemMs = sampled ? (wall > 0 ? (s.cpuSystemUs / 1000 / wall) * s.totalMs : 0) : s.cpuSystemUs / 1000;
+  return {
+    name: s.name,
+    calls: s.calls,
+    failures: s.failures,
+    totalMs: roundMs(s.totalMs),
+    meanMs: s.calls > 0 ? roundMs(s.totalMs / s.calls) : 0,
+    p50Ms: roundMs(q(0.5)),
+    p95Ms: roundMs(q(0.95)),
+    p99Ms: roundMs(q(0.99)),
+    maxMs: roundMs(s.maxMs),
+    minMs: s.calls > 0 ? roundMs(s.minMs) : 0,
+    quantiles: exact ? 'exact' : 'sketch',
+    rowsProcessed: s.rows,
+    rowsPerSecond: s.totalMs > 0 ? round3((s.rows / s.totalMs) * 1000) : 0,
+    cpu: {
+      userMs: round3(cpuUserMs),
+      systemMs: round3(cpuSystemMs),
+      percent: s.totalMs > 0 ? round3(((cpuUserMs + cpuSystemMs) / s.totalMs) * 100) : 0,
+      estimated: sampled,
+    },
+    meanHeapUsedDeltaMb: s.probedCalls > 0 ? round3(s.heapDeltaSumMb / s.probedCalls) : 0,
+    maxHeapUsedDeltaMb: s.probedCalls > 0 ? round3(s.heapDeltaMaxMb) : 0,
+    syncCalls: s.syncCalls,
+    fidelity: { mode: sampled ? 'sampled' : 'full', probeEvery: sampled ? s.probeEvery : 1, probedCalls: s.probedCalls },
+    recordsKept: s.kept,
+    recordsOmitted: s.omitted,
+  };
+}
+
+function emptyAnalysis(data: RunData, message: string): AnalysisResult {
+  return {
+    trend: { leakSuspected: false, slopeMbPerMin: 0, r2: 0, method: 'none', sampleCount: data.samples.length, confidence: 'none' },
+    spikes: [],
+    efficiencyScore: 0,
+    bottlenecks: { slowestStages: [], memoryIntensiveStages: [], cpuIntensiveStages: [], lowThroughputStages: [], findings: [] },
+    recommendations: [],
+    qualityFlags: [{ severity: 'error', message, t: data.run.durationMs, code: 'analysis_failed' }],
+  };
+}
+
+/** @internal recordRows() for the hooks: the innermost open frame, whichever monitor owns it. */
+export function recordRowsInContext(n: unknown): void {
+  const frame = currentFrame() as Frame | undefined;
+  if (frame === undefined) return;
+  frame.run.monitor._recordRows(frame, n);
+}
+
+/**
+ * Creates an isolated monitor. Throws {@link ConfigError} listing every invalid option.
+ *
+ * @example
+ * const monitor = createPerformanceMonitor({ outputPath: 'reports/run.json', memorySamplingIntervalMs: 500 });
+ */
+export function createPerformanceMonitor(options?: MonitorOptions): PerformanceMonitor {
+  return new PerformanceMonitor(options);
+}

@@ -1,0 +1,74 @@
+/**
+ * The process-wide monitor: created from the environment on first use, shared by every copy of
+ * the package through the global slot, and started by the first stage when STAGEMETER_OUTPUT is
+ * set (zero-code-change runs).
+ */
+import { basename } from 'node:path';
+import { PerformanceMonitor } from './collector';
+import { ENV, optionsFromEnv } from './config';
+import { ConfigError } from './errors';
+import { slot } from './global';
+
+/**
+ * Returns the process-wide monitor, creating it from the environment (STAGEMETER_OUTPUT,
+ * STAGEMETER_SAMPLE_MS, STAGEMETER_LOG) on first use. Throws {@link ConfigError} when the
+ * environment holds invalid values.
+ *
+ * @example
+ * getMonitor().startMonitoring({ expectedRows: 2_000_000 });
+ */
+export function getMonitor(): PerformanceMonitor {
+  if (slot.monitor === undefined) slot.monitor = new PerformanceMonitor(optionsFromEnv());
+  return slot.monitor as PerformanceMonitor;
+}
+
+/**
+ * Replaces the process-wide monitor (tests, custom setups). Hooks without an explicit monitor
+ * record into it from their next call on.
+ *
+ * @example
+ * setMonitor(createPerformanceMonitor({ outputPath: 'reports/run.json' }));
+ */
+export function setMonitor(monitor: PerformanceMonitor): void {
+  if (!(monitor instanceof PerformanceMonitor)) {
+    throw new ConfigError([{ field: 'monitor', message: 'setMonitor() needs a monitor from createPerformanceMonitor()' }]);
+  }
+  slot.monitor = monitor;
+}
+
+/**
+ * @internal For hooks that found no active run: reads the environment once and, when
+ * STAGEMETER_OUTPUT is set, starts the singleton. A bad environment is reported once on stderr
+ * and leaves monitoring off; it never throws into the pipeline.
+ */
+export function autoStartMonitor(): PerformanceMonitor | undefined {
+  if (slot.autoStart === false) return undefined;
+  const env = process.env;
+  const mentioned = Object.keys(env).some((k) => k.startsWith('STAGEMETER_'));
+  if (!mentioned) {
+    slot.autoStart = false;
+    return undefined;
+  }
+  try {
+    const options = optionsFromEnv(env);
+    if (env[ENV.output] === undefined || env[ENV.output] === '') {
+      slot.autoStart = false;
+      return undefined;
+    }
+    const monitor = (slot.monitor ??= new PerformanceMonitor(options)) as PerformanceMonitor;
+    if (!monitor.isMonitoring) monitor.startMonitoring({ runName: basename(process.argv[1] ?? 'node') });
+    slot.autoStart = false;
+    return monitor;
+  } catch (err) {
+    slot.autoStart = false;
+    if (!slot.envErrorReported) {
+      slot.envErrorReported = true;
+      try {
+        process.stderr.write(`stagemeter: monitoring is off: ${err instanceof Error ? err.message : String(err)}\n`);
+      } catch {
+        // stderr closed: nothing more we can do
+      }
+    }
+    return undefined;
+  }
+}
