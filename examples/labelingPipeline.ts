@@ -1,0 +1,203 @@
+/**
+ * A labeling pipeline of the kind stagemeter is built for: month by month, rows are loaded,
+ * normalised, scored with weights, labeled, audited and written. The engine's methods carry
+ * @MonitoredStage; the monthly driver wraps functions with withStage(). Nothing here knows
+ * whether a run is being monitored: without one, every hook passes straight through.
+ */
+import { MonitoredStage, recordRows, withStage } from '../src/index';
+
+export interface Row {
+  id: number;
+  month: string;
+  category: number;
+  amount: number;
+  features: Float64Array;
+}
+
+export type Label = 'approve' | 'review' | 'reject';
+
+export interface MonthResult {
+  month: string;
+  rows: number;
+  labels: Record<Label, number>;
+  bytesWritten: number;
+}
+
+export interface PipelineOptions {
+  /** Months to process (default 12). */
+  months?: number;
+  /** Rows per month (default 100_000). */
+  rowsPerMonth?: number;
+  /** Seed of the data generator (default 42). */
+  seed?: number;
+  /** Rows compared by the audit for each row: the deliberately slow part (default 500). */
+  auditWindow?: number;
+}
+
+const FEATURES = 8;
+const CATEGORIES = 6;
+const CHUNK = 10_000;
+
+/** Small deterministic PRNG (mulberry32), so every run labels the same data. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function yieldToLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Generates one month of rows in chunks, yielding to the event loop between chunks like a reader would. */
+export const loadMonth = withStage(
+  'load_month',
+  async (month: string, count: number, seed: number): Promise<Row[]> => {
+    const rand = prng(seed);
+    const rows: Row[] = [];
+    for (let i = 0; i < count; i++) {
+      const features = new Float64Array(FEATURES);
+      for (let f = 0; f < FEATURES; f++) features[f] = rand() * 2 - 1;
+      rows.push({ id: i, month, category: Math.floor(rand() * CATEGORIES), amount: Math.round(rand() * 100_000) / 100, features });
+      if ((i + 1) % CHUNK === 0) await yieldToLoop();
+    }
+    return rows;
+  },
+  { rows: 'output', metadata: { source: 'generated' } },
+);
+
+export class WeightedLabelingEngine {
+  readonly #weights: Float64Array;
+  readonly #auditWindow: number;
+
+  constructor(seed: number, auditWindow: number) {
+    const rand = prng(seed ^ 0x5eed);
+    this.#weights = Float64Array.from({ length: FEATURES }, () => rand() * 2 - 1);
+    this.#auditWindow = auditWindow;
+  }
+
+  /** Scales amounts to z-scores within each category. */
+  @MonitoredStage()
+  normalize(rows: Row[]): Float64Array {
+    const sum = new Float64Array(CATEGORIES);
+    const sumSq = new Float64Array(CATEGORIES);
+    const n = new Float64Array(CATEGORIES);
+    for (const r of rows) {
+      sum[r.category]! += r.amount;
+      sumSq[r.category]! += r.amount * r.amount;
+      n[r.category]!++;
+    }
+    const z = new Float64Array(rows.length);
+    rows.forEach((r, i) => {
+      const count = n[r.category]!;
+      const mean = sum[r.category]! / count;
+      const sd = Math.sqrt(Math.max(sumSq[r.category]! / count - mean * mean, 1e-9));
+      z[i] = (r.amount - mean) / sd;
+    });
+    return z;
+  }
+
+  /** Weighted score of each row's features plus its normalised amount, chunk by chunk. */
+  @MonitoredStage()
+  score(rows: Row[], z: Float64Array): Float64Array {
+    const scores = new Float64Array(rows.length);
+    for (let start = 0; start < rows.length; start += CHUNK) this.scoreChunk(rows, z, scores, start, Math.min(rows.length, start + CHUNK));
+    return scores;
+  }
+
+  @MonitoredStage({ name: 'score_chunk', rows: (_result, args) => (args[4] as number) - (args[3] as number) })
+  scoreChunk(rows: Row[], z: Float64Array, out: Float64Array, start: number, end: number): void {
+    const w = this.#weights;
+    for (let i = start; i < end; i++) {
+      const f = rows[i]!.features;
+      let s = 0.35 * z[i]!;
+      for (let k = 0; k < FEATURES; k++) s += w[k]! * f[k]!;
+      out[i] = 1 / (1 + Math.exp(-s));
+    }
+  }
+
+  /** Turns scores into labels with fixed cut-offs. */
+  @MonitoredStage('weighted_labeling')
+  label(rows: Row[], scores: Float64Array): Label[] {
+    return rows.map((_, i) => (scores[i]! > 0.62 ? 'approve' : scores[i]! < 0.38 ? 'reject' : 'review'));
+  }
+
+  /**
+   * Checks every label against the recent rows of the same category. Deliberately naive: it
+   * rescans a window of previous rows for each row, so it is the pipeline's bottleneck.
+   */
+  @MonitoredStage()
+  audit(rows: Row[], labels: Label[]): number {
+    let disagreements = 0;
+    const window = this.#auditWindow;
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      let same = 0;
+      let agree = 0;
+      for (let j = Math.max(0, i - window); j < i; j++) {
+        const other = rows[j]!;
+        if (other.category !== row.category) continue;
+        same++;
+        if (labels[j] === labels[i] || Math.abs(other.amount - row.amount) > 250) agree++;
+      }
+      if (same > 0 && agree / same < 0.2) disagreements++;
+    }
+    return disagreements;
+  }
+}
+
+/** Serialises a month's labels as it would be written out, and waits for the "disk". */
+export const writeMonth = withStage(
+  'write_month',
+  async (rows: Row[], labels: Label[]): Promise<number> => {
+    let bytes = 0;
+    for (let start = 0; start < rows.length; start += CHUNK) {
+      const lines: string[] = [];
+      for (let i = start; i < Math.min(rows.length, start + CHUNK); i++) lines.push(`${rows[i]!.month},${rows[i]!.id},${labels[i]}`);
+      bytes += Buffer.byteLength(lines.join('\n'));
+      recordRows(lines.length);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 15));
+    return bytes;
+  },
+);
+
+/**
+ * Runs the pipeline over generated data and returns what each month produced.
+ *
+ * @example
+ * const results = await runLabelingPipeline({ months: 12, rowsPerMonth: 100_000 });
+ */
+export async function runLabelingPipeline(options: PipelineOptions = {}): Promise<MonthResult[]> {
+  const months = options.months ?? 12;
+  const rowsPerMonth = options.rowsPerMonth ?? 100_000;
+  const seed = options.seed ?? 42;
+  const engine = new WeightedLabelingEngine(seed, options.auditWindow ?? 500);
+  const processMonth = withStage(
+    'process_month',
+    async (month: string, index: number): Promise<MonthResult> => {
+      const rows = await loadMonth(month, rowsPerMonth, seed + index);
+      const z = engine.normalize(rows);
+      const scores = engine.score(rows, z);
+      const labels = engine.label(rows, scores);
+      engine.audit(rows, labels);
+      const bytesWritten = await writeMonth(rows, labels);
+      const counts: Record<Label, number> = { approve: 0, review: 0, reject: 0 };
+      for (const l of labels) counts[l]++;
+      recordRows(rows.length);
+      return { month, rows: rows.length, labels: counts, bytesWritten };
+    },
+    { metadata: { rowsPerMonth } },
+  );
+  const results: MonthResult[] = [];
+  for (let m = 0; m < months; m++) {
+    const month = `2026-${String((m % 12) + 1).padStart(2, '0')}${m >= 12 ? `+${Math.floor(m / 12)}y` : ''}`;
+    results.push(await processMonth(month, m));
+  }
+  return results;
+}
