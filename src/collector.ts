@@ -17,7 +17,7 @@ import { watchProcessEnd, unwatchProcessEnd, type ExitParticipant } from './life
 import { createLogger, safeLog } from './logger';
 import { buildReport, generatePerformanceReportJson } from './report';
 import { SampleStore } from './samples';
-import { Sampler } from './sampler';
+import { Sampler, startTicker } from './sampler';
 import { describeError, sanitizeMetadata } from './sanitize';
 import { QuantileSketch } from './sketch';
 import type {
@@ -30,6 +30,7 @@ import type {
   QualityFlag,
   RowsOption,
   RunData,
+  RunInfo,
   Severity,
   StageMetrics,
   StageOutcome,
@@ -293,6 +294,7 @@ class RunState {
   fatalError: { name: string; message: string; stack?: string } | undefined = undefined;
   endReason: string | undefined = undefined;
   sampler: Sampler | undefined = undefined;
+  stopTicker: (() => void) | undefined = undefined;
 
   constructor(
     monitor: PerformanceMonitor,
@@ -422,6 +424,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
       run.sampler = sampler;
       sampler.start();
     }
+    this.#startCheckpoints(run);
     if (cfg.outputPath !== undefined) {
       const participant: ExitParticipant = {
         onFatal: (error, origin) => {
@@ -905,6 +908,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     run.manual.clear();
     if (open.length > 0) this.#flag(run, 'warning', 'stages_still_open', `${open.length} stage(s) were still running when the run ended; closed as failed`);
     try {
+      run.stopTicker?.();
       run.sampler?.stop();
     } catch (err) {
       this.#flag(run, 'warning', 'probe_failed', `sampler stop failed: ${describeError(err).message}`);
@@ -938,7 +942,29 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     }
   }
 
-  #report(run: RunState, status: 'completed' | 'aborted', reason: string): PerformanceReport {
+  /**
+   * Checkpoints: every `checkpointIntervalMs` the report is rewritten atomically with
+   * `run.status: 'running'` (stages still open are not in it yet), so a run killed by SIGKILL or a
+   * power cut leaves its last checkpoint. They ride on the sampler's tick when it has one.
+   */
+  #startCheckpoints(run: RunState): void {
+    const every = this.#config.checkpointIntervalMs;
+    if (every === undefined || this.#config.outputPath === undefined) return;
+    let last = run.t();
+    const checkpoint = (): void => {
+      if (this.#run !== run || run.t() - last < every * 0.9) return;
+      last = run.t();
+      this.#write(this.#report(run, 'running', 'checkpoint', false));
+    };
+    const sampler = run.sampler;
+    if (sampler !== undefined && sampler.intervalMs <= every) {
+      sampler.onTick = checkpoint;
+    } else {
+      run.stopTicker = startTicker(every, checkpoint, (err) => this.#flag(run, 'warning', 'checkpoint_failed', `checkpoint failed: ${describeError(err).message}`));
+    }
+  }
+
+  #report(run: RunState, status: RunInfo['status'], reason: string, logFindings = true): PerformanceReport {
     const data = this.#runData(run, status, reason);
     let analysis: AnalysisResult;
     try {
@@ -946,13 +972,13 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     } catch (err) {
       analysis = emptyAnalysis(data, `the analysis failed: ${describeError(err).message}`);
     }
-    for (const f of analysis.bottlenecks.findings) {
+    for (const f of logFindings ? analysis.bottlenecks.findings : []) {
       safeLog(this.#log, f.severity === 'error' ? 'error' : f.severity === 'warning' ? 'warn' : 'info', { event: 'finding', kind: f.kind, stage: f.stage, evidence: f.evidence }, f.message);
     }
     return buildReport(data, analysis, this.#config.maxStageRecords);
   }
 
-  #runData(run: RunState, status: 'completed' | 'aborted', reason: string): RunData {
+  #runData(run: RunState, status: RunInfo['status'], reason: string): RunData {
     const durationMs = Math.max(0, now() - run.t0);
     const cpu = process.cpuUsage(run.cpuAtStart);
     const redacted = new Map<Record<string, unknown>, Record<string, unknown> | undefined>();

@@ -48,8 +48,6 @@ export interface SamplerCallbacks {
   onSample(sample: MemorySample): void;
   /** A probe failed; the sampler keeps going with what it could read. */
   onError(error: unknown, what: string): void;
-  /** Called on every timer tick after the sample (checkpoints hang off this). */
-  onTick?(): void;
 }
 
 function round3(x: number): number {
@@ -61,11 +59,33 @@ function delayMs(ns: number): number {
   return round3(Math.max(0, ns / NS_PER_MS - EVENT_LOOP_RESOLUTION_MS));
 }
 
+/**
+ * A periodic callback on an unref'd timer that never lets an exception out (checkpoints use it
+ * when memory tracking is off). Returns the function that stops it.
+ */
+export function startTicker(intervalMs: number, onTick: () => void, onError: (error: unknown) => void): () => void {
+  const timer = setInterval(() => {
+    try {
+      onTick();
+    } catch (err) {
+      try {
+        onError(err);
+      } catch {
+        // nothing left to report to
+      }
+    }
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 export class Sampler {
   readonly #intervalMs: number;
   readonly #t0: number;
   readonly #callbacks: SamplerCallbacks;
   readonly #probes: SamplerProbes;
+  /** Called on every timer tick after the sample (checkpoints hang off this). */
+  onTick: (() => void) | undefined = undefined;
   #timer: NodeJS.Timeout | undefined;
   #loop: IntervalHistogram | undefined;
   #loopCount = 0;
@@ -120,7 +140,7 @@ export class Sampler {
     // A timer callback that threw would be an uncaught exception in the host: never let one out.
     try {
       this.sampleNow();
-      this.#callbacks.onTick?.();
+      this.onTick?.();
     } catch (err) {
       try {
         this.#callbacks.onError(err, 'sampler tick');

@@ -370,3 +370,28 @@ describe('bounded per-call records', () => {
     expect(fullRecord.cpu.percent).toBeGreaterThan(0);
   });
 });
+
+describe('checkpoints', () => {
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+  test.each([
+    ['riding on the sampler tick', { memorySamplingIntervalMs: 20 }],
+    ['on their own timer when memory tracking is off', { enableMemoryTracking: false }],
+  ])('the report is rewritten while the run goes on (%s)', async (_label, extra) => {
+    const out = join(dir, 'cp.json');
+    const m = quiet({ outputPath: out, checkpointIntervalMs: 100, ...extra });
+    m.startMonitoring({ runName: 'checkpointed' });
+    m.endStage(m.startStage('before-checkpoint'), 10);
+    const open = m.startStage('still-open');
+    await sleep(350);
+    const checkpoint = expectValidReport(readFileSync(out, 'utf8'));
+    expect(checkpoint.run.status).toBe('running');
+    expect(checkpoint.run.endReason).toBe('checkpoint');
+    expect(checkpoint.stages.map((s) => s.name)).toEqual(['before-checkpoint']);
+    m.endStage(open);
+    const final = expectValidReport(m.stopMonitoring());
+    expect(final.run.status).toBe('completed');
+    expect(JSON.parse(readFileSync(out, 'utf8')).run.status).toBe('completed');
+    expect(final.stages.map((s) => s.name)).toEqual(['before-checkpoint', 'still-open']);
+  });
+});
