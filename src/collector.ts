@@ -258,6 +258,8 @@ interface FlagEntry {
   count: number;
 }
 
+/** Longest stage name; hooks reject longer ones at wrap time, startStage() truncates and flags. */
+const MAX_STAGE_NAME = 200;
 /** Bound on distinct quality flags per run (repeats of one are counted, not stored). */
 const MAX_FLAGS = 1000;
 /** Live throughput window, ms. */
@@ -436,8 +438,15 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
         onExit: (code) => {
           if (this.#run === run) this.#stop(run.fatalError !== undefined || code !== 0 ? 'aborted' : 'completed', run.endReason ?? `exit(${code})`);
         },
-        onSignal: (signal) => {
-          if (this.#run === run) this.#stop('aborted', signal);
+        onSignal: (signal, terminating) => {
+          if (this.#run !== run) return;
+          if (terminating) {
+            this.#stop('aborted', signal);
+            return;
+          }
+          // The application handles the signal and may go on: keep the run, save what we have.
+          this.#flag(run, 'info', 'signal_received', `${signal} received; the application handles it, the run goes on`);
+          this.#write(this.#report(run, 'running', signal, false));
         },
       };
       this.#exitParticipant = participant;
@@ -453,12 +462,19 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
    */
   startStage(name: string, metadata?: Record<string, unknown>): string {
     const run = this.#run;
-    const stageName = typeof name === 'string' && name !== '' ? name : `(invalid stage name: ${describeValue(name)})`;
+    const stageName =
+      typeof name !== 'string' || name.trim() === ''
+        ? `(invalid stage name: ${describeValue(name)})`
+        : name.length > MAX_STAGE_NAME
+          ? `${name.slice(0, MAX_STAGE_NAME)}...`
+          : name;
     if (run === undefined) {
       this.#flagWithoutRun('warning', 'stage_without_run', `startStage(${JSON.stringify(stageName)}) called before startMonitoring(); the stage was not recorded`);
       return 'inactive';
     }
-    if (stageName !== name) this.#flag(run, 'warning', 'invalid_stage_name', `startStage() needs a non-empty string name; recorded as ${stageName}`);
+    if (stageName !== name) {
+      this.#flag(run, 'warning', 'invalid_stage_name', `startStage() needs a non-empty string name of at most ${MAX_STAGE_NAME} characters; recorded as ${stageName}`);
+    }
     const stats = this.#statsFor(run, stageName);
     const frame = new Frame(run, stats, currentFrame(), sanitizeMetadata(metadata, this.#config.redact));
     frame.sync = false;

@@ -16,8 +16,11 @@ export interface ExitParticipant {
   onFatal(error: unknown, origin: string): void;
   /** The process is exiting (synchronous work only). */
   onExit(code: number): void;
-  /** A termination signal arrived. */
-  onSignal(signal: NodeJS.Signals): void;
+  /**
+   * A termination signal arrived. `terminating`: nobody else listens, so the process is about to
+   * die of it; otherwise the application's own handler decides what happens next.
+   */
+  onSignal(signal: NodeJS.Signals, terminating: boolean): void;
 }
 
 const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
@@ -44,10 +47,11 @@ function isOurs(listener: unknown): boolean {
 }
 
 function onSignal(signal: NodeJS.Signals): void {
-  each((p) => p.onSignal(signal));
   const listeners = process.listeners(signal);
   // Someone else listens: they decide what happens next, as they would without us.
-  if (listeners.some((l) => !isOurs(l))) return;
+  const terminating = !listeners.some((l) => !isOurs(l));
+  each((p) => p.onSignal(signal, terminating));
+  if (!terminating) return;
   for (const l of listeners) process.removeListener(signal, l);
   uninstall();
   process.kill(process.pid, signal);

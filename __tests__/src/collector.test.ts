@@ -194,6 +194,20 @@ describe('misuse becomes a quality flag, never an exception', () => {
     expect(report?.stages[0]).toMatchObject({ name: 'outer', success: false });
   });
 
+  test.each([
+    ['empty', '', '(invalid stage name: "")'],
+    ['blank', '   ', '(invalid stage name: "   ")'],
+    ['not a string', 42, '(invalid stage name: 42)'],
+    ['10,000 characters', 'x'.repeat(10_000), `${'x'.repeat(200)}...`],
+  ])('a %s stage name given to startStage is recorded under a safe name and flagged', (_label, name, recorded) => {
+    const m = quiet();
+    m.startMonitoring();
+    m.endStage(m.startStage(name as string));
+    const report = expectValidReport(m.stopMonitoring());
+    expect(report.stages[0]?.name).toBe(recorded);
+    expect(report.qualityFlags.map((f) => f.code)).toContain('invalid_stage_name');
+  });
+
   test('addQualityFlag records the flag; a bad severity is recorded as a warning and flagged', () => {
     const m = quiet();
     m.startMonitoring();
