@@ -14,7 +14,7 @@ import { acquireAsyncContext, currentFrame, releaseAsyncContext } from './contex
 import { ConfigError, describeValue, type ConfigIssue } from './errors';
 import { slot, type ContextFrame } from './global';
 import { watchProcessEnd, unwatchProcessEnd, type ExitParticipant } from './lifecycle';
-import { createLogger, safeLog } from './logger';
+import { createLogger, loggerFailure, safeLog } from './logger';
 import { buildReport, generatePerformanceReportJson } from './report';
 import { SampleStore } from './samples';
 import { Sampler, startTicker } from './sampler';
@@ -65,6 +65,16 @@ let fullProbeCostNs: number | undefined;
 /** Measures what full probes cost on this machine (once per process, well under a millisecond). */
 function calibrateFullProbeCost(): number {
   if (fullProbeCostNs !== undefined) return fullProbeCostNs;
+  try {
+    fullProbeCostNs = measureFullProbeCost();
+  } catch {
+    // a probe that throws here will throw per call too: price it high, so it is rarely tried
+    fullProbeCostNs = 50_000;
+  }
+  return fullProbeCostNs;
+}
+
+function measureFullProbeCost(): number {
   const probeTwice = (): void => {
     const c = process.cpuUsage();
     getHeapStatistics();
@@ -80,8 +90,16 @@ function calibrateFullProbeCost(): number {
   }
   batches.sort((a, b) => a - b);
   // The median batch: robust to a batch that a GC or another process interrupted.
-  fullProbeCostNs = Math.min(Math.max(batches[2]!, 200), 50_000);
-  return fullProbeCostNs;
+  return Math.min(Math.max(batches[2]!, 200), 50_000);
+}
+
+/** process.cpuUsage(), or undefined when the probe fails (it never throws into the run). */
+function cpuUsageOrUndefined(previous?: NodeJS.CpuUsage): NodeJS.CpuUsage | undefined {
+  try {
+    return process.cpuUsage(previous);
+  } catch {
+    return undefined;
+  }
 }
 
 /** How many calls per fully probed call a stage with this mean duration can afford. */
@@ -114,6 +132,8 @@ export class StageDefinition {
   readonly rowsFn: ((result: unknown, args: unknown[]) => number) | undefined;
   /** JSON-safe snapshot of the metadata (redacted per monitor when the report is built). */
   readonly metadata: Record<string, unknown> | undefined;
+  /** What had to be changed to make the metadata JSON (flagged in each run that calls the stage). */
+  readonly metadataNotes: string[] | undefined;
   /** Run calls inside the AsyncLocalStorage (async functions, or after one returned a promise). */
   usesAsyncContext: boolean;
   /** Set by the standard-mode decorator until the declaring class is known. */
@@ -128,7 +148,9 @@ export class StageDefinition {
     this.rowsKind = rows === 'output' ? ROWS_OUTPUT : typeof rows === 'number' ? ROWS_FIXED : typeof rows === 'function' ? ROWS_FN : ROWS_INPUT;
     this.rowsFixed = typeof rows === 'number' ? rows : 0;
     this.rowsFn = typeof rows === 'function' ? rows : undefined;
-    this.metadata = sanitizeMetadata(metadata);
+    const notes = new Set<string>();
+    this.metadata = sanitizeMetadata(metadata, undefined, notes);
+    this.metadataNotes = notes.size > 0 ? [...notes] : undefined;
     this.usesAsyncContext = Object.prototype.toString.call(fn) === '[object AsyncFunction]';
   }
 }
@@ -275,7 +297,7 @@ class RunState {
   readonly t0 = now();
   readonly expectedRows: number | undefined;
   readonly metadata: Record<string, unknown> | undefined;
-  readonly cpuAtStart = process.cpuUsage();
+  readonly cpuAtStart = cpuUsageOrUndefined();
   readonly stats = new Map<string, StageStats>();
   readonly records: Frame[] = [];
   readonly manual = new Map<string, Frame>();
@@ -345,8 +367,9 @@ function rowsOfArgs(args: readonly unknown[]): number {
   return 0;
 }
 
+/** A row count: finite, >= 0, and small enough that sums and rates stay finite. */
 function isValidRowCount(n: unknown): n is number {
-  return typeof n === 'number' && Number.isFinite(n) && n >= 0;
+  return typeof n === 'number' && n >= 0 && n <= Number.MAX_SAFE_INTEGER;
 }
 
 function round3(x: number): number {
@@ -413,9 +436,11 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     if (slot.monitor === this) slot.autoStart = false;
     calibrateFullProbeCost();
     const cfg = this.#config;
-    const run = new RunState(this, options, { maxSamples: cfg.maxMemorySamples, maxRecords: cfg.maxStageRecords }, cfg.enableDetailedLogging, (m) => sanitizeMetadata(m, cfg.redact));
+    const runNotes = new Set<string>();
+    const run = new RunState(this, options, { maxSamples: cfg.maxMemorySamples, maxRecords: cfg.maxStageRecords }, cfg.enableDetailedLogging, (m) => sanitizeMetadata(m, cfg.redact, runNotes));
     this.#run = run;
     this.#lastReport = undefined;
+    this.#flagMetadata(run, 'the run', runNotes);
     for (const p of this.#pendingFlags) this.#flag(run, p.severity, p.code, p.message);
     this.#pendingFlags = [];
     if (cfg.enableMemoryTracking) {
@@ -431,7 +456,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
       const participant: ExitParticipant = {
         onFatal: (error, origin) => {
           if (this.#run === run) {
-            run.fatalError = describeError(error, true);
+            run.fatalError = describeError(error, this.#config.captureStackTraces);
             run.endReason = origin;
           }
         },
@@ -476,7 +501,9 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
       this.#flag(run, 'warning', 'invalid_stage_name', `startStage() needs a non-empty string name of at most ${MAX_STAGE_NAME} characters; recorded as ${stageName}`);
     }
     const stats = this.#statsFor(run, stageName);
-    const frame = new Frame(run, stats, currentFrame(), sanitizeMetadata(metadata, this.#config.redact));
+    const notes = new Set<string>();
+    const frame = new Frame(run, stats, currentFrame(), sanitizeMetadata(metadata, this.#config.redact, notes));
+    this.#flagMetadata(run, `stage ${stageName}`, notes, stageName);
     frame.sync = false;
     this.#probeStart(frame);
     frame.t0 = now();
@@ -600,6 +627,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
       stats = this.#statsFor(run, def.name);
       def.cacheRun = run;
       def.cacheStats = stats;
+      if (def.metadataNotes !== undefined) this.#flagMetadata(run, `stage ${def.name}`, def.metadataNotes, def.name);
     }
     const prev = slot.current;
     const ctx = prev ?? (slot.alsUsers > 0 ? slot.als?.getStore() : undefined);
@@ -865,6 +893,13 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     safeLog(this.#log, severity === 'info' ? 'info' : severity === 'warning' ? 'warn' : 'error', { event: 'quality_flag', code: flag.code, stage }, message);
   }
 
+  /** Metadata that could not be kept as given (cycles, BigInt, throwing getters, huge strings...). */
+  #flagMetadata(run: RunState, whose: string, notes: Iterable<string>, stage?: string): void {
+    const list = [...notes];
+    if (list.length === 0) return;
+    this.#flag(run, 'info', 'metadata_sanitised', `metadata of ${whose} could not be kept as given: ${list.join(', ')}`, stage);
+  }
+
   #flagWithoutRun(severity: Severity, code: string, message: string): void {
     if (this.#pendingFlags.length < 100) this.#pendingFlags.push({ severity, code, message: `${message} (at ${new Date().toISOString()}, before this run)` });
     safeLog(this.#log, 'warn', { event: 'quality_flag', code }, message);
@@ -996,7 +1031,8 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
 
   #runData(run: RunState, status: RunInfo['status'], reason: string): RunData {
     const durationMs = Math.max(0, now() - run.t0);
-    const cpu = process.cpuUsage(run.cpuAtStart);
+    const cpu = run.cpuAtStart === undefined ? undefined : cpuUsageOrUndefined(run.cpuAtStart);
+    if (cpu === undefined) this.#flag(run, 'warning', 'probe_failed', 'process.cpuUsage failed: the run\'s average CPU is unknown (reported as 0)');
     const redacted = new Map<Record<string, unknown>, Record<string, unknown> | undefined>();
     const stages = [...run.records].sort((a, b) => a.id - b.id).map((f) => this.#toMetrics(f, redacted));
     const durationsByName = new Map<string, number[]>();
@@ -1006,6 +1042,8 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
       else list.push(m.durationMs);
     }
     const summaries: StageSummary[] = [...run.stats.values()].map((s) => summarize(s, durationsByName.get(s.name) ?? []));
+    const logFailure = loggerFailure(this.#log);
+    if (logFailure !== undefined) this.#flag(run, 'warning', 'logger_failed', `the logger failed, log lines were lost: ${logFailure}`);
     const flags: QualityFlag[] = [];
     for (const { flag, count } of run.flags.values()) flags.push(count > 1 ? { ...flag, message: `${flag.message} (${count} times)` } : flag);
     if (run.flagsDropped > 0) {
@@ -1033,7 +1071,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
       stageSummaries: summaries,
       samples,
       samplingIntervalMs: run.sampler?.intervalMs ?? null,
-      avgCpuPercent: durationMs > 0 ? round3(((cpu.user + cpu.system) / 1000 / durationMs) * 100) : 0,
+      avgCpuPercent: cpu !== undefined && durationMs > 0 ? round3(((cpu.user + cpu.system) / 1000 / durationMs) * 100) : 0,
       peakMemoryMb: run.peakRssMb,
       qualityFlags: flags,
     };

@@ -37,7 +37,11 @@ function each(fn: (p: ExitParticipant) => void): void {
 }
 
 const onExit = (code: number): void => each((p) => p.onExit(code));
-const onFatal = (error: unknown, origin: string): void => each((p) => p.onFatal(error, origin));
+const onFatal = (error: unknown, origin: string): void => {
+  // An 'uncaughtException' listener (or a capture callback) handles the error: the process goes on.
+  if (process.listenerCount('uncaughtException') > 0 || process.hasUncaughtExceptionCaptureCallback()) return;
+  each((p) => p.onFatal(error, origin));
+};
 
 /** Marks our signal listeners, so that copies of the package loaded twice recognise each other. */
 const OURS = Symbol.for('stagemeter.signalListener');
@@ -64,7 +68,9 @@ const signalHandlers = new Map<NodeJS.Signals, () => void>(
 function install(): void {
   process.on('exit', onExit);
   process.on('uncaughtExceptionMonitor', onFatal);
-  for (const [signal, handler] of signalHandlers) process.on(signal, handler);
+  // First in line: a `process.once` handler installed before ours has not yet removed itself
+  // when we look, so "someone else handles this signal" is decided correctly.
+  for (const [signal, handler] of signalHandlers) process.prependListener(signal, handler);
 }
 
 function uninstall(): void {

@@ -6,10 +6,44 @@
 import pino, { type Logger } from 'pino';
 import type { ResolvedConfig } from './config';
 
+/** The last failure of each logger stagemeter wrote to (a write that threw, or a stream 'error'). */
+const failures = new WeakMap<Logger, string>();
+
+function describe(err: unknown): string {
+  try {
+    return err instanceof Error ? err.message : String(err);
+  } catch {
+    return 'unknown error';
+  }
+}
+
+/** Why logging through `logger` failed, or undefined while it works. */
+export function loggerFailure(logger: Logger): string | undefined {
+  return failures.get(logger);
+}
+
+/**
+ * An application stream that fails asynchronously emits 'error'; with nobody listening that is an
+ * uncaught exception, set off by a line stagemeter wrote. Listen, so a broken log stream costs log
+ * lines, never the process.
+ */
+function guardStream(logger: Logger, child: Logger): void {
+  try {
+    const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as NodeJS.EventEmitter | undefined;
+    if (stream === undefined || typeof stream.on !== 'function' || typeof stream.listenerCount !== 'function') return;
+    if (stream.listenerCount('error') > 0) return; // the application handles its stream's errors
+    stream.on('error', (err: unknown) => void failures.set(child, describe(err)));
+  } catch {
+    // not a pino logger we can look into: nothing to guard
+  }
+}
+
 export function createLogger(config: Pick<ResolvedConfig, 'logger' | 'enableDetailedLogging'>): Logger {
   if (config.logger !== undefined) {
     try {
-      return config.logger.child({ component: 'stagemeter' });
+      const child = config.logger.child({ component: 'stagemeter' });
+      guardStream(config.logger, child);
+      return child;
     } catch {
       return pino({ level: 'silent' });
     }
@@ -24,7 +58,9 @@ type Level = 'info' | 'warn' | 'error';
 export function safeLog(logger: Logger, level: Level, obj: Record<string, unknown>, msg: string): void {
   try {
     if (logger.isLevelEnabled(level)) logger[level](obj, msg);
-  } catch {
-    // Losing a log line is better than breaking the pipeline that is being watched.
+  } catch (err) {
+    // Losing a log line is better than breaking the pipeline that is being watched; the run's
+    // report says the log was lost.
+    failures.set(logger, describe(err));
   }
 }

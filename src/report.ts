@@ -5,7 +5,7 @@
  * followed), fsync, rename. A reader sees the old file or the new one, never half of one.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, constants as fsConstants } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync, constants as fsConstants } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import reportSchemaJson from '../docs/report.schema.json';
 import { VERSION } from './version';
@@ -67,13 +67,42 @@ export function buildReport(data: RunData, analysis: AnalysisResult, maxPerStage
 }
 
 /**
+ * Creates the missing directories of `dir`, one `mkdir` per level. Not `mkdirSync(dir, {
+ * recursive: true })`: Node's recursive mkdir spins forever, blocking the event loop, where a
+ * parent exists but cannot hold children and answers ENOENT (procfs), which would hang the host
+ * at exit.
+ */
+function ensureDir(dir: string): void {
+  const missing: string[] = [];
+  for (let d = dir; ; d = dirname(d)) {
+    let isDir: boolean | undefined;
+    try {
+      isDir = statSync(d).isDirectory();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (isDir === true) break;
+    if (isDir === false) throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${d}'`), { code: 'ENOTDIR' });
+    if (dirname(d) === d) break;
+    missing.push(d);
+  }
+  for (let i = missing.length - 1; i >= 0; i--) {
+    try {
+      mkdirSync(missing[i]!);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+}
+
+/**
  * Writes `text` to `path` atomically: temp file in the same directory, fsync, rename.
  * Creates missing directories. Throws the file-system error (the temp file is removed).
  */
 export function writeFileAtomic(path: string, text: string): void {
   const target = resolve(path);
   const dir = dirname(target);
-  mkdirSync(dir, { recursive: true });
+  ensureDir(dir);
   const temp = join(dir, `.${basename(target)}.${randomBytes(8).toString('hex')}.tmp`);
   // O_EXCL: fails rather than follow a symlink or reuse a file someone planted at the temp name.
   const fd = openSync(temp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | (fsConstants.O_NOFOLLOW ?? 0), 0o644);

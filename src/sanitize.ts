@@ -62,7 +62,8 @@ function pathMatches(matcher: RedactMatcher, path: readonly string[]): boolean {
   return false;
 }
 
-function safeString(s: string): string {
+function safeString(s: string, notes?: Set<string>): string {
+  if (s.length > MAX_STRING) notes?.add('long strings cut');
   return s.length > MAX_STRING ? `${s.slice(0, MAX_STRING)}...[${s.length - MAX_STRING} more chars]` : s;
 }
 
@@ -75,19 +76,21 @@ function describeSpecial(value: object): string | undefined {
   return undefined;
 }
 
-function sanitizeValue(value: unknown, path: string[], seen: Set<object>, matcher: RedactMatcher | undefined): unknown {
+function sanitizeValue(value: unknown, path: string[], seen: Set<object>, matcher: RedactMatcher | undefined, notes?: Set<string>): unknown {
   switch (typeof value) {
     case 'string':
-      return safeString(value);
+      return safeString(value, notes);
     case 'number':
       return Number.isFinite(value) ? value : String(value);
     case 'boolean':
       return value;
     case 'bigint':
+      notes?.add('BigInt as text');
       return value.toString();
     case 'symbol':
       return safeString(value.toString());
     case 'function':
+      notes?.add('functions described');
       return `[Function${value.name ? ` ${safeString(value.name)}` : ''}]`;
     case 'undefined':
       return null;
@@ -96,8 +99,14 @@ function sanitizeValue(value: unknown, path: string[], seen: Set<object>, matche
   }
   if (value === null) return null;
   const obj = value as object;
-  if (seen.has(obj)) return '[Circular]';
-  if (path.length >= MAX_DEPTH) return '[Too deep]';
+  if (seen.has(obj)) {
+    notes?.add('circular references');
+    return '[Circular]';
+  }
+  if (path.length >= MAX_DEPTH) {
+    notes?.add('nesting cut');
+    return '[Too deep]';
+  }
   if (obj instanceof Date) return Number.isNaN(obj.getTime()) ? 'Invalid Date' : obj.toISOString();
   if (obj instanceof Error) return { name: safeString(String(obj.name)), message: safeString(String(obj.message)) };
   const special = describeSpecial(obj);
@@ -107,7 +116,7 @@ function sanitizeValue(value: unknown, path: string[], seen: Set<object>, matche
     if (Array.isArray(obj)) {
       const out: unknown[] = [];
       const n = Math.min(obj.length, MAX_KEYS);
-      for (let i = 0; i < n; i++) out.push(sanitizeEntry(obj, String(i), path, seen, matcher));
+      for (let i = 0; i < n; i++) out.push(sanitizeEntry(obj, String(i), path, seen, matcher, notes));
       if (obj.length > MAX_KEYS) out.push(`[${obj.length - MAX_KEYS} more items]`);
       return out;
     }
@@ -116,7 +125,7 @@ function sanitizeValue(value: unknown, path: string[], seen: Set<object>, matche
     const n = Math.min(keys.length, MAX_KEYS);
     for (let i = 0; i < n; i++) {
       const key = keys[i] as string;
-      out[safeString(key)] = sanitizeEntry(obj, key, path, seen, matcher);
+      out[safeString(key)] = sanitizeEntry(obj, key, path, seen, matcher, notes);
     }
     if (keys.length > MAX_KEYS) out['[more keys]'] = keys.length - MAX_KEYS;
     return out;
@@ -125,7 +134,7 @@ function sanitizeValue(value: unknown, path: string[], seen: Set<object>, matche
   }
 }
 
-function sanitizeEntry(obj: object, key: string, path: string[], seen: Set<object>, matcher: RedactMatcher | undefined): unknown {
+function sanitizeEntry(obj: object, key: string, path: string[], seen: Set<object>, matcher: RedactMatcher | undefined, notes?: Set<string>): unknown {
   path.push(key);
   try {
     if (matcher !== undefined && pathMatches(matcher, path)) return REDACTED;
@@ -133,9 +142,16 @@ function sanitizeEntry(obj: object, key: string, path: string[], seen: Set<objec
     try {
       v = (obj as Record<string, unknown>)[key];
     } catch {
+      notes?.add('unreadable properties');
       return '[Unreadable]';
     }
-    return sanitizeValue(v, path, seen, matcher);
+    try {
+      return sanitizeValue(v, path, seen, matcher, notes);
+    } catch {
+      // a hostile value (a proxy whose traps throw) costs this entry, not the whole metadata
+      notes?.add('unreadable values');
+      return '[Unreadable]';
+    }
   } finally {
     path.pop();
   }
@@ -149,15 +165,16 @@ function sanitizeEntry(obj: object, key: string, path: string[], seen: Set<objec
  * sanitizeMetadata({ user: 'a', password: 'x' }, compileRedactPaths(['password']))
  * // => { user: 'a', password: '[Redacted]' }
  */
-export function sanitizeMetadata(metadata: unknown, matcher?: RedactMatcher): Record<string, unknown> | undefined {
+export function sanitizeMetadata(metadata: unknown, matcher?: RedactMatcher, notes?: Set<string>): Record<string, unknown> | undefined {
   if (metadata === undefined || metadata === null) return undefined;
   try {
     if (typeof metadata !== 'object' || Array.isArray(metadata)) {
-      return { value: sanitizeValue(metadata, ['value'], new Set(), matcher) };
+      return { value: sanitizeValue(metadata, ['value'], new Set(), matcher, notes) };
     }
-    const out = sanitizeValue(metadata, [], new Set(), matcher);
+    const out = sanitizeValue(metadata, [], new Set(), matcher, notes);
     return typeof out === 'object' && out !== null && !Array.isArray(out) ? (out as Record<string, unknown>) : { value: out };
   } catch {
+    notes?.add('unserialisable metadata');
     return { value: '[Unserialisable metadata]' };
   }
 }
