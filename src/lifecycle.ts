@@ -5,10 +5,12 @@
  *   rejection, which Node turns into exit code 1): the report is written synchronously.
  * - `uncaughtExceptionMonitor`: only observes the fatal error (an `uncaughtException` listener
  *   would stop the crash; an `unhandledRejection` listener would stop the default throw).
- * - `SIGINT` / `SIGTERM`: the report is written, then, if no one else listens for the signal,
- *   our listener is removed and the signal raised again, so the process dies by the same signal
- *   with the same exit status as it would have without stagemeter.
- * Listeners exist only while at least one run with an output path is active.
+ * - `SIGINT`, `SIGTERM`, `SIGHUP`: the report is written, then, if no one else listens for the
+ *   signal, our listener is removed and the signal raised again, so the process dies by the same
+ *   signal with the same exit status as it would have without stagemeter.
+ * Listeners exist only while at least one run with an output path is active. The list of runs to
+ * flush lives on globalThis (like the singleton), so copies of the package loaded side by side
+ * install one set of listeners and flush each other's runs.
  */
 
 export interface ExitParticipant {
@@ -23,11 +25,28 @@ export interface ExitParticipant {
   onSignal(signal: NodeJS.Signals, terminating: boolean): void;
 }
 
-const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
-const participants = new Set<ExitParticipant>();
+/** Signals whose default action ends the process and that a run can see coming. */
+const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+interface Listeners {
+  exit: (code: number) => void;
+  fatal: (error: unknown, origin: string) => void;
+  signals: Map<NodeJS.Signals, () => void>;
+}
+
+interface SharedLifecycle {
+  readonly participants: Set<ExitParticipant>;
+  /** The listeners in place, whichever copy of the package installed them. */
+  installed: Listeners | undefined;
+}
+
+const shared: SharedLifecycle = ((globalThis as Record<symbol, SharedLifecycle | undefined>)[Symbol.for('stagemeter.lifecycle.v1')] ??= {
+  participants: new Set(),
+  installed: undefined,
+});
 
 function each(fn: (p: ExitParticipant) => void): void {
-  for (const p of [...participants]) {
+  for (const p of [...shared.participants]) {
     try {
       fn(p);
     } catch {
@@ -36,14 +55,7 @@ function each(fn: (p: ExitParticipant) => void): void {
   }
 }
 
-const onExit = (code: number): void => each((p) => p.onExit(code));
-const onFatal = (error: unknown, origin: string): void => {
-  // An 'uncaughtException' listener (or a capture callback) handles the error: the process goes on.
-  if (process.listenerCount('uncaughtException') > 0 || process.hasUncaughtExceptionCaptureCallback()) return;
-  each((p) => p.onFatal(error, origin));
-};
-
-/** Marks our signal listeners, so that copies of the package loaded twice recognise each other. */
+/** Marks our signal listeners, so that "someone else listens" never counts our own. */
 const OURS = Symbol.for('stagemeter.signalListener');
 
 function isOurs(listener: unknown): boolean {
@@ -61,32 +73,41 @@ function onSignal(signal: NodeJS.Signals): void {
   process.kill(process.pid, signal);
 }
 
-const signalHandlers = new Map<NodeJS.Signals, () => void>(
-  SIGNALS.map((s) => [s, Object.assign(() => onSignal(s), { [OURS]: true })]),
-);
-
 function install(): void {
-  process.on('exit', onExit);
-  process.on('uncaughtExceptionMonitor', onFatal);
+  const listeners: Listeners = {
+    exit: (code) => each((p) => p.onExit(code)),
+    fatal: (error, origin) => {
+      // An 'uncaughtException' listener (or a capture callback) handles the error: the process goes on.
+      if (process.listenerCount('uncaughtException') > 0 || process.hasUncaughtExceptionCaptureCallback()) return;
+      each((p) => p.onFatal(error, origin));
+    },
+    signals: new Map(SIGNALS.map((s) => [s, Object.assign(() => onSignal(s), { [OURS]: true })])),
+  };
+  shared.installed = listeners;
+  process.on('exit', listeners.exit);
+  process.on('uncaughtExceptionMonitor', listeners.fatal);
   // First in line: a `process.once` handler installed before ours has not yet removed itself
   // when we look, so "someone else handles this signal" is decided correctly.
-  for (const [signal, handler] of signalHandlers) process.prependListener(signal, handler);
+  for (const [signal, handler] of listeners.signals) process.prependListener(signal, handler);
 }
 
 function uninstall(): void {
-  process.removeListener('exit', onExit);
-  process.removeListener('uncaughtExceptionMonitor', onFatal);
-  for (const [signal, handler] of signalHandlers) process.removeListener(signal, handler);
+  const listeners = shared.installed;
+  if (listeners === undefined) return;
+  shared.installed = undefined;
+  process.removeListener('exit', listeners.exit);
+  process.removeListener('uncaughtExceptionMonitor', listeners.fatal);
+  for (const [signal, handler] of listeners.signals) process.removeListener(signal, handler);
 }
 
 /** Starts watching the process end for this participant. */
 export function watchProcessEnd(p: ExitParticipant): void {
-  if (participants.size === 0) install();
-  participants.add(p);
+  if (shared.installed === undefined) install();
+  shared.participants.add(p);
 }
 
 /** Stops watching for this participant; the last one out removes every listener. */
 export function unwatchProcessEnd(p: ExitParticipant): void {
-  if (!participants.delete(p)) return;
-  if (participants.size === 0) uninstall();
+  if (!shared.participants.delete(p)) return;
+  if (shared.participants.size === 0) uninstall();
 }

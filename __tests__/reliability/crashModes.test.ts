@@ -85,7 +85,7 @@ describe('a run that ends in any way the runtime can see leaves its report, and 
     expect(stageOutcomes(report)).toEqual([...FINISHED, ...CLOSED_AS_FAILED]);
   });
 
-  test.each(['SIGINT', 'SIGTERM'] as const)('%s with no handler of its own: the process still dies of the signal', async (signal) => {
+  test.each(['SIGINT', 'SIGTERM', 'SIGHUP'] as const)('%s with no handler of its own: the process still dies of the signal', async (signal) => {
     const { plain, monitored, report } = await pair('signal', { signalOnReady: signal });
     expect(monitored).toEqual(plain);
     expect(plain).toMatchObject({ code: null, signal });
@@ -135,5 +135,20 @@ describe('a run that ends in any way the runtime can see leaves its report, and 
     expect(report.run).toMatchObject({ status: 'running', endReason: 'checkpoint', name: 'crash-checkpointed' });
     expect(stageOutcomes(report).slice(0, 4)).toEqual(FINISHED);
     expect(report.summary.totalStages).toBeGreaterThanOrEqual(4);
+  });
+});
+
+describe('two copies of the package in one process', () => {
+  test('a signal flushes the runs of both copies, and the process still dies of it', async () => {
+    const firstOut = join(tmp(), 'first.json');
+    const secondOut = join(tmp(), 'second.json');
+    const result = await runFixture('twoCopies.ts', [firstOut, secondOut], { signalOnReady: 'SIGTERM' });
+    expect(result).toMatchObject({ code: null, signal: 'SIGTERM' });
+    const first = readReport(firstOut);
+    const second = readReport(secondOut);
+    expect([first.run.name, first.run.status, first.run.endReason]).toEqual(['first-copy', 'aborted', 'SIGTERM']);
+    expect([second.run.name, second.run.status, second.run.endReason]).toEqual(['second-copy', 'aborted', 'SIGTERM']);
+    expect(first.stages.map((s) => s.name)).toEqual(['from-first']);
+    expect(second.stages.map((s) => s.name)).toEqual(['from-second']);
   });
 });
