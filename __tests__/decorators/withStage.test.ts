@@ -4,6 +4,9 @@ import { runChild } from '../helpers/child';
 import { useSingletonRun } from '../helpers/singletonRun';
 import { decoratorMode } from './mode';
 
+// Some tests here start child processes, which load the TypeScript compiler (~2 s each on a busy machine).
+jest.setTimeout(60_000);
+
 const run = useSingletonRun();
 const stop = run.stop;
 

@@ -5,6 +5,9 @@ import type { MemorySample } from '../../src/types';
 import { runChild } from '../helpers/child';
 import { expectValidReport } from '../helpers/schema';
 
+// Some tests here start child processes, which load the TypeScript compiler (~2 s each on a busy machine).
+jest.setTimeout(60_000);
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 let monitor: PerformanceMonitor | undefined;
 

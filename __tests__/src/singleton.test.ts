@@ -6,6 +6,9 @@ import { resetGlobalStateForTests, slot } from '../../src/global';
 import { runChild } from '../helpers/child';
 import { expectValidReport } from '../helpers/schema';
 
+// Some tests here start child processes, which load the TypeScript compiler (~2 s each on a busy machine).
+jest.setTimeout(60_000);
+
 const saved = { ...process.env };
 let dir: string;
 
