@@ -16,6 +16,7 @@ import { slot, type ContextFrame } from './global';
 import { watchProcessEnd, unwatchProcessEnd, type ExitParticipant } from './lifecycle';
 import { createLogger, loggerFailure, safeLog } from './logger';
 import { buildReport, generatePerformanceReportJson } from './report';
+import { recordOf, RecordTable, type CallRecord } from './records';
 import { SampleStore } from './samples';
 import { Sampler, startTicker } from './sampler';
 import { describeError, sanitizeMetadata } from './sanitize';
@@ -53,12 +54,13 @@ const MB = 1024 * 1024;
 export const HOT_BUDGET_NS = 150;
 /** Share of a stage's mean duration its instrumentation may cost. */
 export const BUDGET_FRACTION = 0.01;
-/** Overhead of a call without full probes (two clock reads, context, counters), ns; see `npm run bench`. */
-export const TIMING_OVERHEAD_NS = 125;
+/** Overhead of a call without full probes (two clock reads, context, counters), ns, as measured by
+ *  `npm run bench` on a 2-core Node 20 VM; hot stages spend what is left of the budget on probes. */
+export const TIMING_OVERHEAD_NS = 146;
 /** Calls of every stage that are fully probed before the policy decides. */
 const CALIBRATION_CALLS = 8;
-/** Smallest headroom the sampling rate is computed for, ns (caps probeEvery at 256). */
-const MIN_HEADROOM_NS = 8;
+/** Amortised probe spend allowed per call of a hot stage, ns (probeEvery lands near 1024). */
+const HOT_PROBE_BUDGET_NS = 4;
 
 let fullProbeCostNs: number | undefined;
 
@@ -105,10 +107,9 @@ function cpuUsageOrUndefined(previous?: NodeJS.CpuUsage): NodeJS.CpuUsage | unde
 /** How many calls per fully probed call a stage with this mean duration can afford. */
 export function probeEveryFor(meanNs: number, probeCostNs: number): number {
   const budget = Math.max(HOT_BUDGET_NS, meanNs * BUDGET_FRACTION);
-  const headroom = budget - TIMING_OVERHEAD_NS;
+  const headroom = Math.max(budget - TIMING_OVERHEAD_NS, HOT_PROBE_BUDGET_NS);
   if (probeCostNs <= headroom) return 1;
-  const k = Math.ceil(probeCostNs / Math.max(headroom, MIN_HEADROOM_NS));
-  return 2 ** Math.ceil(Math.log2(k));
+  return 2 ** Math.ceil(Math.log2(Math.ceil(probeCostNs / headroom)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -181,6 +182,8 @@ export function checkStageOptions(rows: unknown, metadata: unknown, monitor: unk
 /** Aggregates of one stage name over every call of a run. */
 class StageStats {
   readonly name: string;
+  /** Position among the run's stages (records refer to their stage by it). */
+  readonly index: number;
   calls = 0;
   failures = 0;
   totalMs = 0;
@@ -202,8 +205,12 @@ class StageStats {
   /** xorshift state for jittering which calls get probed (avoids aliasing with periodic work). */
   seed: number;
 
-  constructor(name: string, seed: number) {
+  /** Cost of a pair of full probes measured in place on this stage's calls, ns (0 until one ran). */
+  probeCostNs = 0;
+
+  constructor(name: string, index: number, seed: number) {
     this.name = name;
+    this.index = index;
     this.seed = seed | 1;
   }
 
@@ -221,6 +228,8 @@ class StageStats {
 
 /** CPU and heap readings of a fully probed call. */
 class Probe {
+  /** Clock reading before the start probes, to price the probes in place. */
+  readonly p0: number;
   readonly cpu0: NodeJS.CpuUsage;
   readonly heap0: number;
   /** False until the end probe succeeded. */
@@ -229,7 +238,8 @@ class Probe {
   cpuSystemMs = 0;
   heapDeltaMb = 0;
 
-  constructor(cpu0: NodeJS.CpuUsage, heap0: number) {
+  constructor(p0: number, cpu0: NodeJS.CpuUsage, heap0: number) {
+    this.p0 = p0;
     this.cpu0 = cpu0;
     this.heap0 = heap0;
   }
@@ -299,7 +309,8 @@ class RunState {
   readonly metadata: Record<string, unknown> | undefined;
   readonly cpuAtStart = cpuUsageOrUndefined();
   readonly stats = new Map<string, StageStats>();
-  readonly records: Frame[] = [];
+  readonly records = new RecordTable();
+  readonly statsList: StageStats[] = [];
   readonly manual = new Map<string, Frame>();
   readonly flags = new Map<string, FlagEntry>();
   readonly samples: SampleStore;
@@ -543,7 +554,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     }
     const failed = outcome?.success === false || (outcome?.error !== undefined && outcome.success !== true);
     this.#finish(frame, t1, failed ? (outcome?.error ?? new Error('stage reported failure')) : NO_ERROR, undefined, undefined, undefined);
-    return this.#toMetrics(frame, new Map());
+    return this.#toMetrics(run, recordOf(frame, frame.stats.index), new Map());
   }
 
   /** Adds a quality flag to the active run (or to the next run when none is active). */
@@ -701,7 +712,8 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     frame.stats.countdown = frame.stats.nextCountdown();
     // Full probes, outside the timed interval: ~700 ns + ~180 ns here and again at the end.
     try {
-      frame.probe = new Probe(process.cpuUsage(), getHeapStatistics().used_heap_size);
+      const p0 = now();
+      frame.probe = new Probe(p0, process.cpuUsage(), getHeapStatistics().used_heap_size);
     } catch {
       frame.probe = undefined;
     }
@@ -722,6 +734,12 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
       stats.cpuSystemUs += cpu.system;
       stats.heapDeltaSumMb += probe.heapDeltaMb;
       if (probe.heapDeltaMb > stats.heapDeltaMaxMb) stats.heapDeltaMaxMb = probe.heapDeltaMb;
+      // Price the probes where they run: in the middle of real work they cost 2-3x what a tight
+      // calibration loop says. A moving average, with one outlier (a GC during the probe) clamped
+      // so that it cannot make probes rare for good.
+      const costNs = Math.max(0, (now() - probe.p0 - frame.durationMs) * 1e6);
+      const prev = stats.probeCostNs;
+      stats.probeCostNs = prev === 0 ? costNs : prev * 0.875 + Math.min(costNs, 2 * prev) * 0.125;
     } catch {
       frame.probe = undefined;
     }
@@ -767,12 +785,12 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
 
   #keep(run: RunState, frame: Frame): void {
     frame.stats.kept++;
-    run.records.push(frame);
+    run.records.add(frame, frame.stats.index);
     if (run.logStages) this.#logEnd(frame);
   }
 
   #revisitPolicy(stats: StageStats): void {
-    stats.probeEvery = probeEveryFor((stats.totalMs / stats.calls) * 1e6, fullProbeCostNs ?? 2000);
+    stats.probeEvery = probeEveryFor((stats.totalMs / stats.calls) * 1e6, stats.probeCostNs > 0 ? stats.probeCostNs : (fullProbeCostNs ?? 2000));
     if (stats.countdown > stats.probeEvery * 2) stats.countdown = stats.nextCountdown();
   }
 
@@ -817,8 +835,9 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
   #statsFor(run: RunState, name: string): StageStats {
     let stats = run.stats.get(name);
     if (stats === undefined) {
-      stats = new StageStats(name, (run.stats.size + 1) * 0x9e3779b1);
+      stats = new StageStats(name, run.statsList.length, (run.statsList.length + 1) * 0x9e3779b1);
       run.stats.set(name, stats);
+      run.statsList.push(stats);
     }
     return stats;
   }
@@ -1034,7 +1053,9 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     const cpu = run.cpuAtStart === undefined ? undefined : cpuUsageOrUndefined(run.cpuAtStart);
     if (cpu === undefined) this.#flag(run, 'warning', 'probe_failed', 'process.cpuUsage failed: the run\'s average CPU is unknown (reported as 0)');
     const redacted = new Map<Record<string, unknown>, Record<string, unknown> | undefined>();
-    const stages = [...run.records].sort((a, b) => a.id - b.id).map((f) => this.#toMetrics(f, redacted));
+    const records: CallRecord[] = [];
+    for (let i = 0; i < run.records.length; i++) records.push(run.records.get(i));
+    const stages = records.sort((a, b) => a.id - b.id).map((r) => this.#toMetrics(run, r, redacted));
     const durationsByName = new Map<string, number[]>();
     for (const m of stages) {
       const list = durationsByName.get(m.name);
@@ -1082,43 +1103,42 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     return data;
   }
 
-  #toMetrics(f: Frame, redacted: Map<Record<string, unknown>, Record<string, unknown> | undefined>): StageMetrics {
-    const stats = f.stats;
-    const probe = f.probe?.done === true ? f.probe : undefined;
+  #toMetrics(run: RunState, r: CallRecord, redacted: Map<Record<string, unknown>, Record<string, unknown> | undefined>): StageMetrics {
+    const stats = run.statsList[r.stage]!;
     let cpu: StageMetrics['cpu'];
     let memory: StageMetrics['memory'];
-    if (probe !== undefined) {
-      const cpuMs = probe.cpuUserMs + probe.cpuSystemMs;
-      cpu = { userMs: round3(probe.cpuUserMs), systemMs: round3(probe.cpuSystemMs), percent: f.durationMs > 0 ? round3((cpuMs / f.durationMs) * 100) : 0 };
-      memory = { heapUsedDeltaMb: round3(probe.heapDeltaMb) };
+    if (r.probed) {
+      const cpuMs = r.cpuUserMs + r.cpuSystemMs;
+      cpu = { userMs: round3(r.cpuUserMs), systemMs: round3(r.cpuSystemMs), percent: r.durationMs > 0 ? round3((cpuMs / r.durationMs) * 100) : 0 };
+      memory = { heapUsedDeltaMb: round3(r.heapDeltaMb) };
     } else {
       // Not measured on this call: the stage's measured ratio applied to this call's duration.
       const wall = stats.probedWallMs;
       const userShare = wall > 0 ? stats.cpuUserUs / 1000 / wall : 0;
       const sysShare = wall > 0 ? stats.cpuSystemUs / 1000 / wall : 0;
-      cpu = { userMs: round3(userShare * f.durationMs), systemMs: round3(sysShare * f.durationMs), percent: round3((userShare + sysShare) * 100), estimated: true };
+      cpu = { userMs: round3(userShare * r.durationMs), systemMs: round3(sysShare * r.durationMs), percent: round3((userShare + sysShare) * 100), estimated: true };
       memory = { heapUsedDeltaMb: stats.probedCalls > 0 ? round3(stats.heapDeltaSumMb / stats.probedCalls) : 0, estimated: true };
     }
     const m: StageMetrics = {
-      id: String(f.id),
+      id: String(r.id),
       name: stats.name,
-      t: roundMs(f.t0 - f.run.t0),
-      durationMs: roundMs(f.durationMs),
-      rowsProcessed: f.rows,
-      rowsPerSecond: f.durationMs > 0 ? round3((f.rows / f.durationMs) * 1000) : 0,
-      success: f.error === undefined,
+      t: roundMs(r.t0 - run.t0),
+      durationMs: roundMs(r.durationMs),
+      rowsProcessed: r.rows,
+      rowsPerSecond: r.durationMs > 0 ? round3((r.rows / r.durationMs) * 1000) : 0,
+      success: r.error === undefined,
       cpu,
       memory,
-      fidelity: probe !== undefined ? 'full' : 'timing',
-      sync: f.sync,
+      fidelity: r.probed ? 'full' : 'timing',
+      sync: r.sync,
     };
-    if (f.parent !== undefined) m.parentId = String(f.parent.id);
-    if (f.error !== undefined) m.error = f.error;
-    if (f.metadata !== undefined) {
-      let meta = redacted.get(f.metadata);
-      if (meta === undefined && !redacted.has(f.metadata)) {
-        meta = this.#config.redact === undefined ? f.metadata : sanitizeMetadata(f.metadata, this.#config.redact);
-        redacted.set(f.metadata, meta);
+    if (r.parentId >= 0) m.parentId = String(r.parentId);
+    if (r.error !== undefined) m.error = r.error;
+    if (r.metadata !== undefined) {
+      let meta = redacted.get(r.metadata);
+      if (meta === undefined && !redacted.has(r.metadata)) {
+        meta = this.#config.redact === undefined ? r.metadata : sanitizeMetadata(r.metadata, this.#config.redact);
+        redacted.set(r.metadata, meta);
       }
       if (meta !== undefined) m.metadata = meta;
     }

@@ -1,0 +1,65 @@
+import { recordOf, RecordTable, type RecordSource } from '../../src/records';
+import { HOT_BUDGET_NS, probeEveryFor, TIMING_OVERHEAD_NS } from '../../src/collector';
+
+function call(id: number, extra: Partial<RecordSource> = {}): RecordSource {
+  return { id, parent: undefined, t0: id * 10, durationMs: id / 2, rows: id * 3, sync: true, error: undefined, metadata: undefined, probe: undefined, ...extra };
+}
+
+describe('per-call records kept as columns', () => {
+  test('what goes in comes back, row by row, across growth', () => {
+    const table = new RecordTable();
+    const meta = { k: 1 };
+    for (let i = 1; i <= 1000; i++) {
+      table.add(
+        call(i, {
+          parent: i % 2 === 0 ? { id: i - 1 } : undefined,
+          sync: i % 3 !== 0,
+          error: i === 500 ? { name: 'E', message: 'five hundred' } : undefined,
+          metadata: i % 10 === 0 ? meta : undefined,
+          probe: i % 4 === 0 ? { done: true, cpuUserMs: i, cpuSystemMs: 1, heapDeltaMb: -0.5 } : i % 4 === 1 ? { done: false, cpuUserMs: 9, cpuSystemMs: 9, heapDeltaMb: 9 } : undefined,
+        }),
+        i % 5,
+      );
+    }
+    expect(table.length).toBe(1000);
+    expect(table.get(499)).toEqual({ id: 500, parentId: 499, t0: 5000, durationMs: 250, rows: 1500, stage: 0, sync: true, probed: true, cpuUserMs: 500, cpuSystemMs: 1, heapDeltaMb: -0.5, error: { name: 'E', message: 'five hundred' }, metadata: meta });
+    expect(table.get(0)).toMatchObject({ id: 1, parentId: -1, stage: 1, sync: true, probed: false, cpuUserMs: 0, error: undefined, metadata: undefined });
+    expect(table.get(2)).toMatchObject({ id: 3, sync: false });
+  });
+
+  test('a record read straight from a call matches the stored one', () => {
+    const source = call(7, { parent: { id: 3 }, probe: { done: true, cpuUserMs: 2, cpuSystemMs: 0.5, heapDeltaMb: 1 } });
+    const table = new RecordTable();
+    table.add(source, 4);
+    expect(recordOf(source, 4)).toEqual(table.get(0));
+  });
+});
+
+describe('fidelity policy', () => {
+  test('the budget constants', () => {
+    expect(HOT_BUDGET_NS).toBe(150);
+    expect(TIMING_OVERHEAD_NS).toBe(146);
+  });
+
+  test.each([
+    // mean duration ns, probe cost ns, expected probeEvery
+    [100, 3000, 1024], // hot: 4 ns of probes a call
+    [10_000, 3000, 1024], // 1 % of 10 µs is under 150 ns: treated as hot
+    [100_000, 3000, 4], // 1 % = 1000 ns, 854 ns of headroom
+    [250_000, 4000, 2], // 2500 - 146 = 2354 ns of headroom
+    [1_000_000, 4000, 1], // full fidelity: probes fit in 1 %
+    [10_000_000, 40_000, 1],
+  ])('a stage of %d ns with probes costing %d ns is probed one call in %d', (meanNs, costNs, expected) => {
+    expect(probeEveryFor(meanNs, costNs)).toBe(expected);
+  });
+
+  test('the amortised probe cost stays within what the budget leaves', () => {
+    for (const meanNs of [50, 1e3, 1e4, 5e4, 1e5, 3e5, 1e6]) {
+      for (const costNs of [1500, 3000, 6000]) {
+        const k = probeEveryFor(meanNs, costNs);
+        const budget = Math.max(HOT_BUDGET_NS, meanNs * 0.01);
+        expect(TIMING_OVERHEAD_NS + costNs / k).toBeLessThanOrEqual(Math.max(budget, TIMING_OVERHEAD_NS + 4));
+      }
+    }
+  });
+});
