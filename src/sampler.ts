@@ -11,7 +11,7 @@
  *   /proc clock ticks (10 ms resolution, so ±1 % of a core at a 1 s interval) at ~500x the cost,
  *   which is why stagemeter does not depend on it.
  * - event-loop delay: perf_hooks `monitorEventLoopDelay` (a libuv timer in C++ firing every
- *   20 ms; each firing records how long since the previous one). One histogram for the whole run
+ *   20-100 ms, see loopResolutionMs; each firing records how long since the previous one). One histogram for the whole run
  *   gives p50/p99/max/mean; per tick, the delay accumulated since the previous sample is derived
  *   from the growth of its count and sum. It is never reset: a reset forgets the timestamp of the
  *   last firing, so the next firing, the one that would show a blocked loop, records nothing.
@@ -24,7 +24,15 @@ import type { EventLoopStats, GcStats, MemorySample } from './types';
 
 const MB = 1024 * 1024;
 const NS_PER_MS = 1e6;
-const EVENT_LOOP_RESOLUTION_MS = 20;
+/**
+ * Period of the event-loop delay monitor's timer: a tenth of the sampling interval, between 20 and
+ * 100 ms. Each firing wakes the process; at 20 ms that alone cost ~0.3 % of an idle core, at 100 ms
+ * (the default 1 s interval) ~0.05 %. A block longer than the period always shows, as at least its
+ * length minus one period; synchronous stage calls measure their own blocking exactly anyway.
+ */
+function loopResolutionMs(intervalMs: number): number {
+  return Math.min(100, Math.max(20, Math.round(intervalMs / 10)));
+}
 
 const GC_KINDS: Record<number, string> = {
   [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
@@ -55,8 +63,8 @@ function round3(x: number): number {
 }
 
 /** The histogram records the time between timer callbacks; the delay is what exceeds the period. */
-function delayMs(ns: number): number {
-  return round3(Math.max(0, ns / NS_PER_MS - EVENT_LOOP_RESOLUTION_MS));
+function delayMs(ns: number, periodMs: number): number {
+  return round3(Math.max(0, ns / NS_PER_MS - periodMs));
 }
 
 /**
@@ -88,6 +96,7 @@ export class Sampler {
   onTick: (() => void) | undefined = undefined;
   #timer: NodeJS.Timeout | undefined;
   #loop: IntervalHistogram | undefined;
+  readonly #loopResolutionMs: number;
   #loopCount = 0;
   #loopSumMs = 0;
   #gcObserver: PerformanceObserver | undefined;
@@ -104,6 +113,7 @@ export class Sampler {
    */
   constructor(intervalMs: number, t0: number, callbacks: SamplerCallbacks, probes: SamplerProbes = processProbes) {
     this.#intervalMs = intervalMs;
+    this.#loopResolutionMs = loopResolutionMs(intervalMs);
     this.#t0 = t0;
     this.#callbacks = callbacks;
     this.#probes = probes;
@@ -118,7 +128,7 @@ export class Sampler {
     if (this.#running) return;
     this.#running = true;
     try {
-      this.#loop = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS });
+      this.#loop = monitorEventLoopDelay({ resolution: this.#loopResolutionMs });
       this.#loop.enable();
     } catch (err) {
       this.#loop = undefined;
@@ -200,7 +210,7 @@ export class Sampler {
         const count = this.#loop.count;
         const sumMs = count > 0 ? (this.#loop.mean * count) / NS_PER_MS : 0;
         const firings = count - this.#loopCount;
-        const late = sumMs - this.#loopSumMs - firings * EVENT_LOOP_RESOLUTION_MS;
+        const late = sumMs - this.#loopSumMs - firings * this.#loopResolutionMs;
         sample.loopDelayMs = round3(Math.max(0, late));
         this.#loopCount = count;
         this.#loopSumMs = sumMs;
@@ -245,10 +255,10 @@ export class Sampler {
     const h = this.#loop;
     if (h === undefined || h.count === 0) return undefined;
     return {
-      delayP50Ms: delayMs(h.percentile(50)),
-      delayP99Ms: delayMs(h.percentile(99)),
-      delayMaxMs: delayMs(h.max),
-      delayMeanMs: delayMs(h.mean),
+      delayP50Ms: delayMs(h.percentile(50), this.#loopResolutionMs),
+      delayP99Ms: delayMs(h.percentile(99), this.#loopResolutionMs),
+      delayMaxMs: delayMs(h.max, this.#loopResolutionMs),
+      delayMeanMs: delayMs(h.mean, this.#loopResolutionMs),
     };
   }
 
