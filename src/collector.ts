@@ -737,9 +737,11 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
       // Price the probes where they run: in the middle of real work they cost 2-3x what a tight
       // calibration loop says. A moving average, with one outlier (a GC during the probe) clamped
       // so that it cannot make probes rare for good.
+      // The first reading is checked against the calibration, so that one probe preempted by the OS
+      // cannot set the price either.
       const costNs = Math.max(0, (now() - probe.p0 - frame.durationMs) * 1e6);
-      const prev = stats.probeCostNs;
-      stats.probeCostNs = prev === 0 ? costNs : prev * 0.875 + Math.min(costNs, 2 * prev) * 0.125;
+      const prev = stats.probeCostNs > 0 ? stats.probeCostNs : (fullProbeCostNs ?? 2000);
+      stats.probeCostNs = stats.probeCostNs > 0 ? prev * 0.875 + Math.min(costNs, 2 * prev) * 0.125 : Math.min(costNs, 2 * prev);
     } catch {
       frame.probe = undefined;
     }
