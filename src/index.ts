@@ -14,12 +14,16 @@ export { withStage } from '../decorators/withStage';
 export { MonitoredStage, getMonitoredStages } from '../decorators/monitoredStage';
 export { recordRows } from '../decorators/recordRows';
 
+// Analysis
+export { analyzeMemoryTrend, builtinAnalyzers, runAnalysis } from '../analyzers';
+
 // Report
 export { generatePerformanceReportJson, reportSchema } from './report';
 export { formatReportSummary } from './summary';
 export { VERSION } from './version';
 
 export type { ConfigIssue } from './errors';
+export type { MemoryTrendOptions, TrendSample } from '../analyzers';
 export type {
   Analyzer,
   AnalysisResult,

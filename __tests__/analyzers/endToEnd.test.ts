@@ -1,0 +1,137 @@
+/**
+ * The analyzers on real runs through the public API: real allocations, a real busy loop, real
+ * timers, sampled by the real sampler. Margins are wide so a loaded 2-core machine passes: the
+ * leak grows its heap floor by ~1500 MB/min against a 200 MB/min threshold, the churn stays
+ * under ~50 MB/min; no assertion compares wall-clock times.
+ */
+import Ajv from 'ajv';
+import { createPerformanceMonitor, reportSchema, withStage } from '../../src/index';
+import type { Finding, PerformanceReport, Thresholds } from '../../src/types';
+
+jest.setTimeout(60_000);
+
+const validate = new Ajv({ allErrors: true }).compile(reportSchema);
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+const THRESHOLDS: Partial<Thresholds> = { slowStageMs: 100, minLeakSlopeMbPerMin: 200 };
+
+function expectValid(report: PerformanceReport): void {
+  const ok = validate(JSON.parse(JSON.stringify(report)));
+  expect(validate.errors ?? []).toEqual([]);
+  expect(ok).toBe(true);
+}
+
+function kindsFor(report: PerformanceReport, stage: string): string[] {
+  return report.bottlenecks.findings.filter((f: Finding) => f.stage === stage).map((f) => f.kind);
+}
+
+/** Runs `body` under a fresh monitor sampling every 20 ms and returns the report. */
+async function monitored(body: (monitor: ReturnType<typeof createPerformanceMonitor>) => Promise<void>): Promise<PerformanceReport> {
+  const monitor = createPerformanceMonitor({ memorySamplingIntervalMs: 20, thresholds: THRESHOLDS });
+  monitor.startMonitoring({ runName: 'analyzers-e2e' });
+  await body(monitor);
+  return monitor.stopMonitoring();
+}
+
+/**
+ * 400 rounds, 5 ms apart (about 2.5 s), each making ~2 MB of short-lived objects in small batches
+ * that die young. With `keep`, each round also keeps 2000 small objects (~0.2 MB) for good.
+ */
+async function allocate(monitor: ReturnType<typeof createPerformanceMonitor>, name: string, keep: unknown[] | undefined): Promise<void> {
+  const stage = withStage(
+    name,
+    async (rounds: number) => {
+      let sink = 0;
+      for (let i = 0; i < rounds; i++) {
+        for (let batch = 0; batch < 200; batch++) {
+          const scratch: Array<{ a: number; b: string }> = [];
+          for (let j = 0; j < 100; j++) scratch.push({ a: j, b: `x${j}` });
+          sink += scratch.length;
+        }
+        if (keep !== undefined) for (let j = 0; j < 2000; j++) keep.push({ a: j, b: `kept-${i}-${j}` });
+        await sleep(5);
+      }
+      return sink;
+    },
+    { monitor },
+  );
+  await stage(400);
+}
+
+describe('end to end on real runs', () => {
+  it('a stage that keeps its allocations is reported as a leak, with a memory_leak finding and a recommendation', async () => {
+    const kept: unknown[] = [];
+    const report = await monitored((monitor) => allocate(monitor, 'accumulate', kept));
+    kept.length = 0; // let the test process have its memory back
+    expectValid(report);
+    // the whole trend goes into the failure message: its details say why, if it ever says no
+    expect(report.memory.trend).toMatchObject({ leakSuspected: true, confidence: expect.stringMatching(/low|medium|high/) });
+    expect(report.memory.trend.slopeMbPerMin).toBeGreaterThan(200);
+    const leak = report.bottlenecks.findings.find((f) => f.kind === 'memory_leak');
+    expect(leak).toBeDefined();
+    expect(leak!.stage).toBe('accumulate');
+    const advice = report.recommendations.find((r) => r.category === 'memory_leak');
+    expect(advice).toMatchObject({ stage: 'accumulate' });
+    expect(advice!.message).toMatch(/MB\/min/);
+  });
+
+  it('a stage that churns memory without keeping it is not a leak', async () => {
+    const report = await monitored((monitor) => allocate(monitor, 'churn', undefined));
+    expectValid(report);
+    expect(report.memory.trend).toMatchObject({ leakSuspected: false });
+    expect(report.bottlenecks.findings.map((f) => f.kind)).not.toContain('memory_leak');
+    expect(report.recommendations.map((r) => r.category)).not.toContain('memory_leak');
+  });
+
+  it('a busy-loop stage is slow_stage + cpu_bound + event_loop_blocked', async () => {
+    // On a loaded machine the process may get much less than a core: the CPU figure the
+    // classification rests on is then low for reasons outside the stage (a preempted process
+    // looks like a waiting one). So: up to five runs, spaced out; on every run the analysis must
+    // match the measurement, and a run that was given the CPU must come out cpu_bound.
+    const measured: number[] = [];
+    let kinds: string[] = [];
+    let report: PerformanceReport | undefined;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      if (attempt > 0) await sleep(250);
+      report = await monitored(async (monitor) => {
+        const spin = withStage(
+          'spin',
+          (ms: number) => {
+            const end = performance.now() + ms;
+            let x = 0;
+            while (performance.now() < end) x++;
+            return x;
+          },
+          { monitor },
+        );
+        await sleep(30);
+        spin(400);
+        await sleep(60);
+      });
+      expectValid(report);
+      kinds = kindsFor(report, 'spin');
+      const cpuPercent = report.stages.find((s) => s.name === 'spin')!.cpu.percent;
+      measured.push(cpuPercent);
+      expect(kinds).toEqual(expect.arrayContaining(['slow_stage', 'event_loop_blocked']));
+      expect(kinds.includes('cpu_bound')).toBe(cpuPercent >= 70);
+      if (cpuPercent >= 70) break;
+    }
+    expect({ kinds, cpuPercentPerRun: measured }).toEqual({ kinds: expect.arrayContaining(['slow_stage', 'cpu_bound', 'event_loop_blocked']), cpuPercentPerRun: measured });
+    expect(report!.bottlenecks.cpuIntensiveStages).toEqual(['spin']);
+    expect(report!.bottlenecks.slowestStages).toContain('spin');
+    const blocked = report!.bottlenecks.findings.find((f) => f.kind === 'event_loop_blocked' && f.stage === 'spin');
+    expect(Number(blocked!.evidence?.longestCallMs)).toBeGreaterThanOrEqual(400);
+  });
+
+  it('an awaited-timer stage is io_bound', async () => {
+    const report = await monitored(async (monitor) => {
+      const wait = withStage('wait', async (ms: number) => sleep(ms), { monitor });
+      await wait(400);
+    });
+    expectValid(report);
+    expect(kindsFor(report, 'wait')).toEqual(expect.arrayContaining(['slow_stage', 'io_bound']));
+    expect(kindsFor(report, 'wait')).not.toContain('event_loop_blocked');
+    expect(report.recommendations.find((r) => r.stage === 'wait')).toMatchObject({ category: 'io_bound' });
+  });
+});
