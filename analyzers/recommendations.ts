@@ -37,6 +37,19 @@ function down(p: Priority): Priority {
 }
 
 /** Severity → priority, raised for a stage that takes most of the run and lowered for a marginal one. */
+/** Below this share of its total time in its own code, a slow stage is a wrapper of others. */
+const WRAPPER_SELF_SHARE = 0.2;
+
+/** The stages called from `stage`'s kept calls, by their own (self) share of the run, largest first. */
+function childrenBySelfTime(view: RunView, stage: string): Array<{ stage: string; selfPercent: number }> {
+  const ids = new Set(view.recordsOf(stage).map((r) => r.id));
+  const names = new Set<string>();
+  for (const r of view.run.stages) if (r.parentId !== undefined && ids.has(r.parentId) && r.name !== stage) names.add(r.name);
+  return [...names]
+    .map((name) => ({ stage: name, selfPercent: view.shareOf(name).selfPercent }))
+    .sort((a, b) => b.selfPercent - a.selfPercent);
+}
+
 function priorityOf(f: Finding, sharePercent: number | undefined): Priority {
   let p: Priority = f.severity === 'error' ? 'high' : f.severity === 'warning' ? 'medium' : 'low';
   if (sharePercent !== undefined) {
@@ -83,6 +96,14 @@ export function buildRecommendations(findings: readonly Finding[], view: RunView
       case 'slow_stage':
       case 'cpu_bound':
       case 'io_bound': {
+        // A stage whose time is mostly in the stages it calls (a per-month driver, say): the
+        // advice is where that time goes, ranked by their own time, not the wrapper itself.
+        if (f.kind === 'slow_stage' && share !== undefined && share.totalMs > 0 && share.selfMs < WRAPPER_SELF_SHARE * share.totalMs) {
+          const inside = childrenBySelfTime(view, stage!).slice(0, 3);
+          const where = inside.length > 0 ? `: its time is in the stages it calls, ${inside.map((c) => `${c.stage} (${fmtPct(c.selfPercent)} of the run in its own code)`).join(', ')}. Start with those` : '';
+          add('slow_stage', stage, priorityOf(f, share.selfPercent), `${stage} takes ${fmtPct(sharePct ?? 0)} of the run (slowest call ${fmtMs(num(e, 'durationMs'))}) but only ${fmtPct(share.selfPercent)} in its own code${where}.`);
+          break;
+        }
         // one piece of advice per slow stage, shaped by what it spends its time on
         const slow = f.kind === 'slow_stage' ? f : byStage('slow_stage', stage);
         const cpu = byStage('cpu_bound', stage);

@@ -50,6 +50,25 @@ describe('recommendations', () => {
     ]);
   });
 
+  it('a slow stage that spends its time in the stages it calls points at them, ranked by their own time', () => {
+    const month = rec('process_month', 0, 1000, { cpuMs: 900 });
+    const stages = [
+      month,
+      rec('load', 5, 300, { parentId: month.id, cpuMs: 50 }),
+      rec('audit', 310, 600, { parentId: month.id, cpuMs: 590 }),
+      rec('write', 915, 80, { parentId: month.id, cpuMs: 10 }),
+    ];
+    const recs = runAnalysis(runOf({ stages, durationMs: 1000 }), slow).recommendations;
+    expect(recs.find((r) => r.stage === 'process_month')).toEqual({
+      category: 'slow_stage',
+      stage: 'process_month',
+      priority: 'low',
+      message:
+        'process_month takes 100% of the run (slowest call 1 s) but only 2% in its own code: its time is in the stages it calls, audit (60% of the run in its own code), load (30% of the run in its own code), write (8% of the run in its own code). Start with those.',
+    });
+    expect(recs[0]?.stage).toBe('audit');
+  });
+
   it('low throughput names the rows/s, the minimum and the volume', () => {
     const run = runOf({ stages: [rec('enrich', 0, 2000, { rowsProcessed: 900, cpuMs: 1000 })] });
     expect(runAnalysis(run, th()).recommendations).toEqual([
