@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Packs stagemeter with `npm pack`, installs the tarball into a fresh TypeScript project and
+# compiles and runs the contract's examples under both decorator modes, plus an ESM import.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+cd "$root"
+tarball="$(npm pack --silent --pack-destination "$work" | tail -n 1)"
+cd "$work"
+npm init -y >/dev/null
+npm install --no-audit --no-fund --loglevel=error "./$tarball" "typescript@$(node -p "require('$root/node_modules/typescript/package.json').version")" "@types/node@20" >/dev/null
+cp "$root/.ci/consumer/contract.ts" "$root/.ci/consumer/esm.mjs" .
+for mode in standard experimental; do
+  extra=''
+  [ "$mode" = experimental ] && extra='"experimentalDecorators": true, "emitDecoratorMetadata": true,'
+  cat > "tsconfig.$mode.json" <<JSON
+{ "compilerOptions": { $extra "target": "ES2022", "module": "node20", "strict": true, "types": ["node"], "outDir": "out-$mode", "skipLibCheck": false }, "files": ["contract.ts"] }
+JSON
+  npx tsc -p "tsconfig.$mode.json"
+  echo -n "$mode decorators: "
+  node "out-$mode/contract.js"
+done
+node esm.mjs
+echo "pack check passed: $tarball"
