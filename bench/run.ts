@@ -194,11 +194,11 @@ async function main(): Promise<void> {
   }
   if (sampler !== undefined) {
     log('\n== Sampler at 1000 ms (idle process, % of one core) ==');
-    log(table(['idle, no run', 'idle, run active', 'sampler (difference)', 'one 100 ms ELD histogram alone', 'one tick (JS)', 'tick x 1/s'], [[
+    log(table(['idle, no run', 'idle, run active', 'sampler (difference)', 'one 200 ms ELD histogram alone', 'one tick (JS)', 'tick x 1/s'], [[
       fmt(sampler.idleCpuPercent, 4), fmt(sampler.runCpuPercent, 4), fmt(sampler.samplerCpuPercent, 4), fmt(sampler.eldCpuPercent, 4),
       `${fmt(sampler.tickMedianUs, 1)} µs (first ${fmt(sampler.tickFirstUs, 0)})`, fmt(sampler.tickCpuPercent, 5),
     ]]));
-    targets.push({ id: 'sampler', what: 'sampler CPU at the default interval (run - no run, idle process)', limit: '< 0.1 %', value: `${fmt(sampler.samplerCpuPercent, 4)} %`, pass: sampler.samplerCpuPercent < 0.1, detail: `one monitorEventLoopDelay at 100 ms alone: ${fmt(sampler.eldCpuPercent, 4)} %; the JS tick: ${fmt(sampler.tickCpuPercent, 5)} %` });
+    targets.push({ id: 'sampler', what: 'sampler CPU at the default interval (run - no run, idle process)', limit: '< 0.1 %', value: `${fmt(sampler.samplerCpuPercent, 4)} %`, pass: sampler.samplerCpuPercent < 0.1, detail: `one monitorEventLoopDelay at 200 ms alone: ${fmt(sampler.eldCpuPercent, 4)} %; the JS tick: ${fmt(sampler.tickCpuPercent, 5)} %` });
   }
 
   log('\n== Targets ==');

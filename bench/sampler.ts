@@ -5,8 +5,8 @@
  *    process over phases of PHASE_MS, with no run vs with a run active (default options: sampler
  *    on, 1000 ms, its event-loop-delay monitor and its GC observer), alternated
  *    none, run, eld, eld, run, none. The "eld" phases run only one `monitorEventLoopDelay`
- *    histogram at the period src/sampler.ts uses at the default interval (100 ms), to show what
- *    its timer costs alone: a libuv timer waking the process 10 times a second.
+ *    histogram at the period src/sampler.ts uses at the default interval (200 ms), to show what
+ *    its timer costs alone: a libuv timer waking the process 5 times a second.
  * 2. Per tick: the JS work of one tick, `Sampler.sampleNow()`, timed directly (first call, and
  *    the median of calls spaced out on the event loop), times ticks per second.
  */
@@ -16,7 +16,7 @@ import { Sampler } from '../src/sampler';
 import { gcNow, mean, median, sleep } from './stats';
 
 /** The event-loop monitor's period at the default 1000 ms sampling interval (src/sampler.ts). */
-const ELD_PERIOD_MS = 100;
+const ELD_PERIOD_MS = 200;
 
 export interface SamplerResult {
   intervalMs: number;
@@ -27,7 +27,7 @@ export interface SamplerResult {
   eldOnlyCpuPercent: number;
   /** run - none: the sampler's cost, % of one core. */
   samplerCpuPercent: number;
-  /** eld - none: one event-loop-delay histogram at 100 ms alone. */
+  /** eld - none: one event-loop-delay histogram at 200 ms alone. */
   eldCpuPercent: number;
   tickFirstUs: number;
   tickMedianUs: number;

@@ -251,7 +251,7 @@ export interface MemorySample {
   /** Process CPU since the previous sample, percent of one core. */
   cpuPercent?: number;
   /** Event-loop delay accumulated since the previous sample, ms: how much later than due the
-   *  monitor timer (period 20-100 ms) fired, summed. A loop blocked for 300 ms shows ~300. */
+   *  monitor timer (period 20-200 ms) fired, summed. A loop blocked for 300 ms shows ~300. */
   loopDelayMs?: number;
   /** GC pauses since the previous sample: how many and how long in all, ms. */
   gcCount?: number;
