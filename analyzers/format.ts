@@ -63,6 +63,17 @@ export function fmtNum(x: number, digits = 0): string {
 }
 
 /**
+ * A throughput in rows/s: one decimal below 100 rows/s, whole rows above.
+ *
+ * @example
+ * fmtRate(409569.2); // '409,569'
+ * fmtRate(12.34);    // '12.3'
+ */
+export function fmtRate(x: number): string {
+  return fmtNum(x, Math.abs(x) < 100 ? 1 : 0);
+}
+
+/**
  * A p-value: `p<0.001` or `p=0.004`.
  *
  * @example

@@ -5,7 +5,7 @@
  */
 import type { Finding } from '../src/types';
 import { defineAnalyzer } from './builtin';
-import { fmtMs, fmtNum, fmtPct } from './format';
+import { fmtMs, fmtNum, fmtPct, fmtRate } from './format';
 import { round } from './stats';
 
 /** A low-throughput stage taking at least this share of the run is a warning; below, info. */
@@ -30,7 +30,7 @@ export const lowThroughput = defineAnalyzer('lowThroughput', (view) => {
       kind: 'low_throughput',
       severity: share.totalPercent >= LOW_THROUGHPUT_WARNING_SHARE_PERCENT ? 'warning' : 'info',
       stage: s.name,
-      message: `${s.name} processed ${fmtNum(rowsPerSecond, 1)} rows/s, under the ${fmtNum(min)} rows/s minimum (${fmtNum(s.rowsProcessed)} rows in ${fmtMs(wallMs)}, ${fmtPct(share.totalPercent)} of the run)`,
+      message: `${s.name} processed ${fmtRate(rowsPerSecond)} rows/s, under the ${fmtNum(min)} rows/s minimum (${fmtNum(s.rowsProcessed)} rows in ${fmtMs(wallMs)}, ${fmtPct(share.totalPercent)} of the run)`,
       evidence: {
         rowsPerSecond: round(rowsPerSecond, 3),
         minRowsPerSecond: min,

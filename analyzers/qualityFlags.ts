@@ -7,7 +7,7 @@
  */
 import type { Finding, QualityFlag } from '../src/types';
 import type { RunEfficiency } from './efficiency';
-import { fmtAt, fmtMb, fmtMs, fmtNum, fmtPct } from './format';
+import { fmtAt, fmtMb, fmtMs, fmtNum, fmtPct, fmtRate } from './format';
 import { round } from './stats';
 import type { RunView } from './view';
 
@@ -57,7 +57,7 @@ export function buildQualityFlags(view: RunView, findings: readonly Finding[], e
       code: 'low_throughput',
       stage: f.stage,
       t: view.recordsOf(f.stage)[0]?.t ?? end,
-      message: `${f.stage}: ${fmtNum(rps, 1)} rows/s, under the ${fmtNum(t.minThroughputRowsPerSec)} rows/s minimum`,
+      message: `${f.stage}: ${fmtRate(rps)} rows/s, under the ${fmtNum(t.minThroughputRowsPerSec)} rows/s minimum`,
     });
   }
   if (view.run.peakMemoryMb > t.maxMemoryMb) {

@@ -6,7 +6,7 @@
  */
 import type { Finding, Recommendation } from '../src/types';
 import type { RunEfficiency } from './efficiency';
-import { fmtAt, fmtMb, fmtMs, fmtNum, fmtP, fmtPct } from './format';
+import { fmtAt, fmtMb, fmtMs, fmtNum, fmtP, fmtPct, fmtRate } from './format';
 import type { RunView } from './view';
 
 type Priority = Recommendation['priority'];
@@ -137,7 +137,7 @@ export function buildRecommendations(findings: readonly Finding[], view: RunView
           'low_throughput',
           stage,
           priorityOf(f, sharePct),
-          `${stage} processes ${fmtNum(num(e, 'rowsPerSecond'), 1)} rows/s, under the ${fmtNum(num(e, 'minRowsPerSecond'))} rows/s minimum (${fmtNum(num(e, 'rowsProcessed'))} rows in ${fmtMs(num(e, 'wallMs'))}): work on batches of rows instead of one row per call or per await, and parallelise independent batches.`,
+          `${stage} processes ${fmtRate(num(e, 'rowsPerSecond'))} rows/s, under the ${fmtNum(num(e, 'minRowsPerSecond'))} rows/s minimum (${fmtNum(num(e, 'rowsProcessed'))} rows in ${fmtMs(num(e, 'wallMs'))}): work on batches of rows instead of one row per call or per await, and parallelise independent batches.`,
         );
         break;
       }

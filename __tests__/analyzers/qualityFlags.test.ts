@@ -24,7 +24,7 @@ describe('buildQualityFlags: the original warnings', () => {
   it('a stage under 1000 rows/s (from its low_throughput finding)', () => {
     const finding: Finding = { kind: 'low_throughput', severity: 'warning', stage: 'enrich', message: '', evidence: { rowsPerSecond: 412.5 } };
     expect(flags(runOf({ stages: [rec('enrich', 3, 1000)] }), [finding])).toEqual([
-      { severity: 'warning', code: 'low_throughput', stage: 'enrich', t: 3, message: 'enrich: 412.5 rows/s, under the 1,000 rows/s minimum' },
+      { severity: 'warning', code: 'low_throughput', stage: 'enrich', t: 3, message: 'enrich: 413 rows/s, under the 1,000 rows/s minimum' },
     ]);
   });
 
