@@ -526,7 +526,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     this.#linkOpen(run, frame);
     const id = String(frame.id);
     run.manual.set(id, frame);
-    if (run.logStages) this.#logStart(frame);
+    if (run.logStages && stats.kept < run.maxRecords) this.#logStart(frame);
     return id;
   }
 
@@ -649,7 +649,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     const ctx = prev ?? (slot.alsUsers > 0 ? slot.als?.getStore() : undefined);
     const frame = new Frame(run, stats, ctx, def.metadata);
     if (--stats.countdown <= 0) this.#probeStart(frame);
-    if (run.logStages) this.#logStart(frame);
+    if (run.logStages && stats.kept < run.maxRecords) this.#logStart(frame);
     slot.current = frame;
     let result: unknown;
     frame.t0 = now();

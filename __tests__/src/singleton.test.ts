@@ -109,6 +109,18 @@ describe('zero-code-change runs (child processes)', () => {
     ]);
   });
 
+  test('STAGEMETER_LOG=1 writes one JSON line per stage start and end to stderr, never to stdout', async () => {
+    const out = join(dir, 'logged.json');
+    const plain = await runChild(script);
+    const logged = await runChild(script, [], { env: { STAGEMETER_OUTPUT: out, STAGEMETER_LOG: '1' } });
+    expect(logged.stdout).toBe(plain.stdout);
+    const lines = logged.stderr.trim().split('\n').map((l) => JSON.parse(l) as { event?: string; stage?: string; name?: string });
+    expect(lines.every((l) => l.name === 'stagemeter')).toBe(true);
+    expect(lines.filter((l) => l.event === 'stage_start')).toHaveLength(6);
+    expect(lines.filter((l) => l.event === 'stage_end').map((l) => l.stage).sort()).toEqual(['Engine.label', 'Engine.label', 'Engine.label', 'load', 'load', 'load']);
+    expect(lines[lines.length - 1]?.event).toBe('run_end');
+  });
+
   test('process.exit(3) still leaves the report, with the run aborted and the exit code kept', async () => {
     const out = join(dir, 'exit3.json');
     const result = await runChild(script, ['3'], { env: { STAGEMETER_OUTPUT: out } });
