@@ -20,7 +20,8 @@ import { memoryLeak } from './memoryLeak';
 import { memorySpikes } from './memorySpikes';
 import { buildQualityFlags } from './qualityFlags';
 import { buildRecommendations } from './recommendations';
-import { jsonSafe, toFinding } from './sanitize';
+import { sanitizeMetadata } from '../src/sanitize';
+import { toFinding } from './sanitize';
 import { slowStages } from './slowStages';
 import { stageFailures } from './stageFailures';
 import { round } from './stats';
@@ -196,7 +197,7 @@ function analyse(run: RunData, thresholds: Thresholds, extra: readonly Analyzer[
 
   const trendRaw = section('memory trend', () => view.trend, NO_TREND(run.samples.length));
   const trend: MemoryTrend = { ...trendRaw };
-  if (trendRaw.details !== undefined) trend.details = jsonSafe(trendRaw.details) as Record<string, unknown>;
+  if (trendRaw.details !== undefined) trend.details = sanitizeMetadata(trendRaw.details) ?? {};
   const spikes = section('memory spikes', () => view.reportSpikes(), []);
   const efficiency = section<RunEfficiency | undefined>('memory efficiency', () => runEfficiency(view), undefined);
   const perStage = section<Record<string, number> | undefined>('stage efficiency', () => stageEfficiency(view), undefined);

@@ -130,7 +130,7 @@ describe('runAnalysis with analyzers that fail', () => {
       'analyzer invalid returned 1 invalid finding(s), left out: a finding has no kind (a non-empty string)',
       'analyzer broken threw: has no analyze(run, thresholds) function',
     ]);
-    expect(findings[3]).toEqual({ kind: 'ok', severity: 'info', message: 'm', evidence: { big: '5', nan: 0 } });
+    expect(findings[3]).toEqual({ kind: 'ok', severity: 'info', message: 'm', evidence: { big: '5', nan: 'NaN' } });
   });
 
   it('user analyzers get a copy of the recorded run and the thresholds', () => {
