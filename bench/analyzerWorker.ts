@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { runAnalysis } from '../analyzers';
 import { DEFAULT_THRESHOLDS } from '../src/index';
 import type { MemorySample, RunData, StageMetrics, StageSummary } from '../src/types';
+import { prng } from '../examples/random';
 
 interface Input {
   samples: number;
@@ -15,17 +16,6 @@ interface Input {
   repeats: number;
 }
 
-/** Deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 

@@ -5,6 +5,7 @@
  * whether a run is being monitored: without one, every hook passes straight through.
  */
 import { MonitoredStage, recordRows, withStage } from '../src/index';
+import { prng } from './random';
 
 export interface Row {
   id: number;
@@ -38,17 +39,6 @@ const FEATURES = 8;
 const CATEGORIES = 6;
 const CHUNK = 10_000;
 
-/** Small deterministic PRNG (mulberry32), so every run labels the same data. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function yieldToLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));

@@ -4,6 +4,7 @@
  * each labeled leak or not. Deterministic: every series comes from a seeded PRNG.
  */
 import type { TrendSample } from '../../analyzers/memoryTrend';
+import { prng } from '../../examples/random';
 
 export interface CorpusCase {
   name: string;
@@ -11,17 +12,7 @@ export interface CorpusCase {
   samples: TrendSample[];
 }
 
-/** mulberry32: a small, good-enough seeded PRNG. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng };
 
 function gaussian(rand: () => number): () => number {
   return () => {

@@ -12,6 +12,7 @@ import { createPerformanceMonitor, withStage } from '../../src/index';
 import { writeFileAtomic } from '../../src/report';
 import { expectValidReport } from '../helpers/schema';
 import { compiledFixture, runCompiled, useTempDir } from './support';
+import { prng } from '../../examples/random';
 
 jest.setTimeout(120_000);
 
@@ -23,17 +24,6 @@ const KILLS = 160;
 const LANES = 2;
 const SEED = 0x5eed_2026;
 
-/** mulberry32: a small seeded PRNG, so a failing kill schedule can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A real report with `calls` per-call records, as JSON text (several MB). */
 function bigReportText(runName: string, calls: number): string {

@@ -1,17 +1,8 @@
+import { prng } from '../../examples/random';
 import { QUANTILE_RELATIVE_ERROR, QuantileSketch } from '../../src/sketch';
 
 function exact(sorted: number[], q: number): number {
   return sorted[Math.floor(q * (sorted.length - 1))]!;
-}
-
-function prng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('quantile sketch', () => {
