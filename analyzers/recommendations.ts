@@ -110,7 +110,14 @@ export function buildRecommendations(findings: readonly Finding[], view: RunView
         const io = byStage('io_bound', stage);
         const basis = slow ?? f;
         const took = `${stage} takes ${fmtPct(sharePct ?? 0)} of the run (slowest call ${fmtMs(num(slow?.evidence, 'durationMs'))}, ${fmtMs(share?.selfMs ?? 0)} in its own code)`;
-        if (cpu !== undefined) {
+        if (cpu !== undefined && cpu.evidence?.starved === true && num(cpu.evidence, 'cpuPercent') < 70) {
+          add(
+            'cpu_bound',
+            stage,
+            priorityOf(basis, sharePct),
+            `${took} and needs the CPU, but the host gave it only ${fmtPct(num(cpu.evidence, 'cpuPercent'))} of a core (the OS preempted the process ${fmtNum(num(cpu.evidence, 'involuntarySwitchesPerSec'))} times a second): run it where it has a core to itself or with fewer processes beside it, then profile it (node --cpu-prof) if it is still slow.`,
+          );
+        } else if (cpu !== undefined) {
           add(
             'cpu_bound',
             stage,

@@ -43,7 +43,8 @@ const MB = 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Fidelity policy. Every call reads the clock twice; CPU and heap ("full probes") cost far more:
-// process.cpuUsage() ~700 ns and v8.getHeapStatistics() ~180 ns, each taken at both ends of a
+// process.resourceUsage() ~700 ns (CPU time and context switches in one call, no dearer than
+// process.cpuUsage()) and v8.getHeapStatistics() ~180 ns, each taken at both ends of a
 // call, about 2 µs in all, and 5-10 µs right after a long call (cold caches). A stage gets full
 // probes on every call when that fits in half of its budget, max(150 ns, 1 % of its mean);
 // otherwise on about one call in `probeEvery`, chosen so that the probes' amortised cost stays
@@ -81,9 +82,9 @@ function calibrateFullProbeCost(): number {
 
 function measureFullProbeCost(): number {
   const probeTwice = (): void => {
-    const c = process.cpuUsage();
+    process.resourceUsage();
     getHeapStatistics();
-    process.cpuUsage(c);
+    process.resourceUsage();
     getHeapStatistics();
   };
   for (let i = 0; i < 32; i++) probeTwice(); // warm up: the first calls pay for compilation
@@ -203,6 +204,8 @@ class StageStats {
   probedWallMs = 0;
   cpuUserUs = 0;
   cpuSystemUs = 0;
+  voluntarySwitches = 0;
+  involuntarySwitches = 0;
   heapDeltaSumMb = 0;
   heapDeltaMaxMb = -Infinity;
   kept = 0;
@@ -235,17 +238,19 @@ class StageStats {
 class Probe {
   /** Clock reading before the start probes, to price the probes in place. */
   readonly p0: number;
-  readonly cpu0: NodeJS.CpuUsage;
+  readonly usage0: NodeJS.ResourceUsage;
   readonly heap0: number;
   /** False until the end probe succeeded. */
   done = false;
   cpuUserMs = 0;
   cpuSystemMs = 0;
   heapDeltaMb = 0;
+  voluntarySwitches = 0;
+  involuntarySwitches = 0;
 
-  constructor(p0: number, cpu0: NodeJS.CpuUsage, heap0: number) {
+  constructor(p0: number, usage0: NodeJS.ResourceUsage, heap0: number) {
     this.p0 = p0;
-    this.cpu0 = cpu0;
+    this.usage0 = usage0;
     this.heap0 = heap0;
   }
 }
@@ -718,7 +723,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     // Full probes, outside the timed interval: ~700 ns + ~180 ns here and again at the end.
     try {
       const p0 = now();
-      frame.probe = new Probe(p0, process.cpuUsage(), getHeapStatistics().used_heap_size);
+      frame.probe = new Probe(p0, process.resourceUsage(), getHeapStatistics().used_heap_size);
     } catch {
       frame.probe = undefined;
     }
@@ -727,16 +732,25 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
   #probeEnd(frame: Frame, probe: Probe): void {
     try {
       const heap1 = getHeapStatistics().used_heap_size;
-      const cpu = process.cpuUsage(probe.cpu0);
-      probe.cpuUserMs = cpu.user / 1000;
-      probe.cpuSystemMs = cpu.system / 1000;
+      const usage = process.resourceUsage();
+      const u0 = probe.usage0;
+      const userUs = usage.userCPUTime - u0.userCPUTime;
+      const systemUs = usage.systemCPUTime - u0.systemCPUTime;
+      probe.cpuUserMs = userUs / 1000;
+      probe.cpuSystemMs = systemUs / 1000;
+      // Voluntary: the process gave up the CPU (blocking I/O, sleeps). Involuntary: the OS took it
+      // away (preempted on a busy host), which otherwise looks like waiting in CPU figures.
+      probe.voluntarySwitches = usage.voluntaryContextSwitches - u0.voluntaryContextSwitches;
+      probe.involuntarySwitches = usage.involuntaryContextSwitches - u0.involuntaryContextSwitches;
       probe.heapDeltaMb = (heap1 - probe.heap0) / MB;
       probe.done = true;
       const stats = frame.stats;
       stats.probedCalls++;
       stats.probedWallMs += frame.durationMs;
-      stats.cpuUserUs += cpu.user;
-      stats.cpuSystemUs += cpu.system;
+      stats.cpuUserUs += userUs;
+      stats.cpuSystemUs += systemUs;
+      stats.voluntarySwitches += probe.voluntarySwitches;
+      stats.involuntarySwitches += probe.involuntarySwitches;
       stats.heapDeltaSumMb += probe.heapDeltaMb;
       if (probe.heapDeltaMb > stats.heapDeltaMaxMb) stats.heapDeltaMaxMb = probe.heapDeltaMb;
       // Price the probes where they run: in the middle of real work they cost 2-3x what a tight
@@ -1116,7 +1130,13 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     let memory: StageMetrics['memory'];
     if (r.probed) {
       const cpuMs = r.cpuUserMs + r.cpuSystemMs;
-      cpu = { userMs: round3(r.cpuUserMs), systemMs: round3(r.cpuSystemMs), percent: r.durationMs > 0 ? round3((cpuMs / r.durationMs) * 100) : 0 };
+      cpu = {
+        userMs: round3(r.cpuUserMs),
+        systemMs: round3(r.cpuSystemMs),
+        percent: r.durationMs > 0 ? round3((cpuMs / r.durationMs) * 100) : 0,
+        voluntarySwitches: r.voluntarySwitches,
+        involuntarySwitches: r.involuntarySwitches,
+      };
       memory = { heapUsedDeltaMb: round3(r.heapDeltaMb) };
     } else {
       // Not measured on this call: the stage's measured ratio applied to this call's duration.
@@ -1215,6 +1235,9 @@ function summarize(s: StageStats, keptDurations: number[]): StageSummary {
       systemMs: round3(cpuSystemMs),
       percent: s.totalMs > 0 ? round3(((cpuUserMs + cpuSystemMs) / s.totalMs) * 100) : 0,
       estimated: sampled,
+      probedWallMs: roundMs(wall),
+      voluntarySwitches: s.voluntarySwitches,
+      involuntarySwitches: s.involuntarySwitches,
     },
     meanHeapUsedDeltaMb: s.probedCalls > 0 ? round3(s.heapDeltaSumMb / s.probedCalls) : 0,
     maxHeapUsedDeltaMb: s.probedCalls > 0 ? round3(s.heapDeltaMaxMb) : 0,

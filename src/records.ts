@@ -21,7 +21,16 @@ export interface RecordSource {
   readonly sync: boolean;
   readonly error: ErrorInfo | undefined;
   readonly metadata: Record<string, unknown> | undefined;
-  readonly probe: { readonly done: boolean; readonly cpuUserMs: number; readonly cpuSystemMs: number; readonly heapDeltaMb: number } | undefined;
+  readonly probe:
+    | {
+        readonly done: boolean;
+        readonly cpuUserMs: number;
+        readonly cpuSystemMs: number;
+        readonly heapDeltaMb: number;
+        readonly voluntarySwitches: number;
+        readonly involuntarySwitches: number;
+      }
+    | undefined;
 }
 
 /** One record read back. */
@@ -40,6 +49,8 @@ export interface CallRecord {
   cpuUserMs: number;
   cpuSystemMs: number;
   heapDeltaMb: number;
+  voluntarySwitches: number;
+  involuntarySwitches: number;
   error: ErrorInfo | undefined;
   metadata: Record<string, unknown> | undefined;
 }
@@ -58,6 +69,8 @@ export class RecordTable {
   #cpuUser = new Float64Array(0);
   #cpuSystem = new Float64Array(0);
   #heap = new Float64Array(0);
+  #voluntary = new Float64Array(0);
+  #involuntary = new Float64Array(0);
   #stage = new Uint32Array(0);
   #flags = new Uint8Array(0);
   /** References only (most calls of a stage share one metadata object). */
@@ -84,6 +97,8 @@ export class RecordTable {
     this.#cpuUser = f64(this.#cpuUser);
     this.#cpuSystem = f64(this.#cpuSystem);
     this.#heap = f64(this.#heap);
+    this.#voluntary = f64(this.#voluntary);
+    this.#involuntary = f64(this.#involuntary);
     const stage = new Uint32Array(capacity);
     stage.set(this.#stage);
     this.#stage = stage;
@@ -109,6 +124,8 @@ export class RecordTable {
       this.#cpuUser[i] = probe.cpuUserMs;
       this.#cpuSystem[i] = probe.cpuSystemMs;
       this.#heap[i] = probe.heapDeltaMb;
+      this.#voluntary[i] = probe.voluntarySwitches;
+      this.#involuntary[i] = probe.involuntarySwitches;
     } else {
       this.#flags[i] = call.sync ? SYNC : 0;
     }
@@ -131,6 +148,8 @@ export class RecordTable {
       cpuUserMs: this.#cpuUser[i]!,
       cpuSystemMs: this.#cpuSystem[i]!,
       heapDeltaMb: this.#heap[i]!,
+      voluntarySwitches: this.#voluntary[i]!,
+      involuntarySwitches: this.#involuntary[i]!,
       error: this.#errors.get(i),
       metadata: this.#metadata[i],
     };
@@ -152,6 +171,8 @@ export function recordOf(call: RecordSource, stage: number): CallRecord {
     cpuUserMs: probe?.cpuUserMs ?? 0,
     cpuSystemMs: probe?.cpuSystemMs ?? 0,
     heapDeltaMb: probe?.heapDeltaMb ?? 0,
+    voluntarySwitches: probe?.voluntarySwitches ?? 0,
+    involuntarySwitches: probe?.involuntarySwitches ?? 0,
     error: call.error,
     metadata: call.metadata,
   };

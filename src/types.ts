@@ -182,8 +182,12 @@ export interface StageMetrics {
   success: boolean;
   /** Name and message of the error that ended the call (stack only with `captureStackTraces`). */
   error?: { name: string; message: string; stack?: string };
-  /** CPU time of the process during the call, ms, and as percent of one core. */
-  cpu: { userMs: number; systemMs: number; percent: number; estimated?: boolean };
+  /**
+   * CPU time of the process during the call, ms, and as percent of one core. On probed calls also
+   * the context switches of the process during the call: voluntary (it gave up the CPU: blocking
+   * I/O, sleeps) and involuntary (the OS took the CPU away: a busy host).
+   */
+  cpu: { userMs: number; systemMs: number; percent: number; estimated?: boolean; voluntarySwitches?: number; involuntarySwitches?: number };
   /** Heap used after minus before the call, MiB (GC during the call can make it negative). */
   memory: { heapUsedDeltaMb: number; rssDeltaMb?: number; peakMb?: number; estimated?: boolean };
   /** What was measured on this call. */
@@ -226,8 +230,11 @@ export interface StageSummary {
   rowsProcessed: number;
   /** rowsProcessed / totalMs, rows/s. */
   rowsPerSecond: number;
-  /** CPU of the process during this stage's calls, ms (estimated when fidelity is sampled). */
-  cpu: { userMs: number; systemMs: number; percent: number; estimated: boolean };
+  /**
+   * CPU of the process during this stage's calls, ms (estimated when fidelity is sampled), and the
+   * context switches counted over the probed calls (`probedWallMs` of wall time).
+   */
+  cpu: { userMs: number; systemMs: number; percent: number; estimated: boolean; probedWallMs?: number; voluntarySwitches?: number; involuntarySwitches?: number };
   /** Mean heap-used delta per call, MiB (over the probed calls). */
   meanHeapUsedDeltaMb: number;
   /** Largest heap-used delta of one probed call, MiB. */

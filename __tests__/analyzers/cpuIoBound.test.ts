@@ -32,6 +32,37 @@ describe('cpuIoBound', () => {
     expect(cpuIoBound.analyze(runOf({ stages: [rec('spin', 0, 1000, { cpuMs: 250, sync: true })] }), slow)).toEqual([]);
   });
 
+  it('a busy stage starved of CPU on a busy host is cpu_bound, not io_bound: involuntary switches tell', () => {
+    const busy = rec('spin', 0, 1000, { cpuMs: 25, sync: true });
+    busy.cpu = { ...busy.cpu, voluntarySwitches: 10, involuntarySwitches: 130 };
+    const [f] = cpuIoBound.analyze(runOf({ stages: [busy] }), slow);
+    expect(f).toEqual({
+      kind: 'cpu_bound',
+      severity: 'warning',
+      stage: 'spin',
+      message: 'spin is CPU-bound but got only 2.5% of a core during its 1 s of own time: the OS preempted the process 130 times a second, so the host is oversubscribed',
+      evidence: {
+        cpuPercent: 2.5,
+        cpuMs: 25,
+        wallMs: 1000,
+        sharePercent: 100,
+        basis: 'own time (child stages subtracted)',
+        estimated: false,
+        synchronous: true,
+        involuntarySwitchesPerSec: 130,
+        voluntarySwitchesPerSec: 10,
+        starved: true,
+      },
+    });
+  });
+
+  it('blocking sync I/O gives up the CPU voluntarily: still io_bound', () => {
+    const io = rec('readAll', 0, 1000, { cpuMs: 40, sync: true });
+    io.cpu = { ...io.cpu, voluntarySwitches: 5000, involuntarySwitches: 20 };
+    const [f] = cpuIoBound.analyze(runOf({ stages: [io] }), slow);
+    expect(f).toMatchObject({ kind: 'io_bound', evidence: { starved: false, voluntarySwitchesPerSec: 5000, involuntarySwitchesPerSec: 20 } });
+  });
+
   it('between 30 % and 70 % CPU: neither', () => {
     expect(cpuIoBound.analyze(runOf({ stages: [rec('mixed', 0, 1000, { cpuMs: 500 })] }), slow)).toEqual([]);
   });

@@ -85,10 +85,10 @@ describe('end to end on real runs', () => {
   });
 
   it('a busy-loop stage is slow_stage + cpu_bound + event_loop_blocked', async () => {
-    // On a loaded machine the process may get much less than a core: the CPU figure the
-    // classification rests on is then low for reasons outside the stage (a preempted process
-    // looks like a waiting one). So: up to five runs, spaced out; on every run the analysis must
-    // match the measurement, and a run that was given the CPU must come out cpu_bound.
+    // On a loaded machine the process may get much less than a core; the involuntary context
+    // switches then show that the CPU was taken away, and the stage is still cpu_bound. Up to five
+    // runs, spaced out, in case a run was neither given the CPU nor visibly preempted (a host that
+    // throttles without switching); a run that was given the CPU must come out cpu_bound.
     const measured: number[] = [];
     let kinds: string[] = [];
     let report: PerformanceReport | undefined;
@@ -114,8 +114,8 @@ describe('end to end on real runs', () => {
       const cpuPercent = report.stages.find((s) => s.name === 'spin')!.cpu.percent;
       measured.push(cpuPercent);
       expect(kinds).toEqual(expect.arrayContaining(['slow_stage', 'event_loop_blocked']));
-      expect(kinds.includes('cpu_bound')).toBe(cpuPercent >= 70);
-      if (cpuPercent >= 70) break;
+      if (cpuPercent >= 70) expect(kinds).toContain('cpu_bound');
+      if (kinds.includes('cpu_bound')) break;
     }
     expect({ kinds, cpuPercentPerRun: measured }).toEqual({ kinds: expect.arrayContaining(['slow_stage', 'cpu_bound', 'event_loop_blocked']), cpuPercentPerRun: measured });
     expect(report!.bottlenecks.cpuIntensiveStages).toEqual(['spin']);

@@ -71,7 +71,20 @@ export function summarize(records: readonly StageMetrics[]): StageSummary[] {
       quantiles: 'exact',
       rowsProcessed: rows,
       rowsPerSecond: totalMs > 0 ? (rows / totalMs) * 1000 : 0,
-      cpu: { userMs: user, systemMs: system, percent: totalMs > 0 ? ((user + system) / totalMs) * 100 : 0, estimated: false },
+      cpu: {
+        userMs: user,
+        systemMs: system,
+        percent: totalMs > 0 ? ((user + system) / totalMs) * 100 : 0,
+        estimated: false,
+        // context switches only when the records carry them, as the collector's probed calls do
+        ...(rs.some((r) => r.cpu.involuntarySwitches !== undefined)
+          ? {
+              probedWallMs: probed.reduce((a, r) => a + r.durationMs, 0),
+              voluntarySwitches: probed.reduce((a, r) => a + (r.cpu.voluntarySwitches ?? 0), 0),
+              involuntarySwitches: probed.reduce((a, r) => a + (r.cpu.involuntarySwitches ?? 0), 0),
+            }
+          : {}),
+      },
       meanHeapUsedDeltaMb: deltas.length > 0 ? deltas.reduce((a, b) => a + b, 0) / deltas.length : 0,
       maxHeapUsedDeltaMb: deltas.length > 0 ? Math.max(...deltas) : 0,
       syncCalls: rs.filter((r) => r.sync).length,

@@ -28,6 +28,18 @@ describe('recommendations', () => {
     ]);
   });
 
+  it('a CPU-bound stage starved by a busy host is told so, with the preemption rate', () => {
+    const spin = rec('spin', 0, 1000, { cpuMs: 300, sync: true });
+    spin.cpu = { ...spin.cpu, voluntarySwitches: 5, involuntarySwitches: 140 };
+    expect(runAnalysis(runOf({ stages: [spin] }), slow).recommendations.find((r) => r.category === 'cpu_bound')).toEqual({
+      category: 'cpu_bound',
+      stage: 'spin',
+      priority: 'high',
+      message:
+        'spin takes 100% of the run (slowest call 1 s, 1 s in its own code) and needs the CPU, but the host gave it only 30% of a core (the OS preempted the process 140 times a second): run it where it has a core to itself or with fewer processes beside it, then profile it (node --cpu-prof) if it is still slow.',
+    });
+  });
+
   it('a slow waiting stage gets concurrency advice, at medium priority when it is a fifth of the run', () => {
     const run = runOf({ stages: [rec('fetch', 0, 200, { cpuMs: 4 }), rec('work', 200, 800, { cpuMs: 400 })] });
     expect(runAnalysis(run, slow).recommendations.find((r) => r.stage === 'fetch')).toEqual({

@@ -161,7 +161,7 @@ describe('a logger whose stream fails', () => {
 });
 
 describe('the probes fail (the equivalent of pidusage failing)', () => {
-  test('process.memoryUsage, process.cpuUsage and v8.getHeapStatistics throwing from before the start to the end never reach the pipeline', async () => {
+  test('process.memoryUsage, process.cpuUsage, process.resourceUsage and v8.getHeapStatistics throwing from before the start to the end never reach the pipeline', async () => {
     // A fresh copy of the package, so the one-time probe calibration also meets the failure.
     let fresh!: typeof stagemeter;
     jest.isolateModules(() => {
@@ -172,6 +172,7 @@ describe('the probes fail (the equivalent of pidusage failing)', () => {
     };
     jest.spyOn(process, 'memoryUsage').mockImplementation(fail('memoryUsage') as unknown as typeof process.memoryUsage);
     jest.spyOn(process, 'cpuUsage').mockImplementation(fail('cpuUsage'));
+    jest.spyOn(process, 'resourceUsage').mockImplementation(fail('resourceUsage'));
     jest.spyOn(v8, 'getHeapStatistics').mockImplementation(fail('getHeapStatistics'));
     const m = fresh.createPerformanceMonitor({ memorySamplingIntervalMs: 10 });
     let report: PerformanceReport | undefined;
@@ -200,6 +201,9 @@ describe('the probes fail (the equivalent of pidusage failing)', () => {
     await sleep(25);
     jest.spyOn(process, 'cpuUsage').mockImplementation(() => {
       throw new Error('cpuUsage: EPERM');
+    });
+    jest.spyOn(process, 'resourceUsage').mockImplementation(() => {
+      throw new Error('resourceUsage: EPERM');
     });
     jest.spyOn(process, 'memoryUsage').mockImplementation((() => {
       throw new Error('memoryUsage: EPERM');

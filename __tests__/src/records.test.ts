@@ -16,19 +16,19 @@ describe('per-call records kept as columns', () => {
           sync: i % 3 !== 0,
           error: i === 500 ? { name: 'E', message: 'five hundred' } : undefined,
           metadata: i % 10 === 0 ? meta : undefined,
-          probe: i % 4 === 0 ? { done: true, cpuUserMs: i, cpuSystemMs: 1, heapDeltaMb: -0.5 } : i % 4 === 1 ? { done: false, cpuUserMs: 9, cpuSystemMs: 9, heapDeltaMb: 9 } : undefined,
+          probe: i % 4 === 0 ? { done: true, cpuUserMs: i, cpuSystemMs: 1, heapDeltaMb: -0.5, voluntarySwitches: 2, involuntarySwitches: i } : i % 4 === 1 ? { done: false, cpuUserMs: 9, cpuSystemMs: 9, heapDeltaMb: 9, voluntarySwitches: 9, involuntarySwitches: 9 } : undefined,
         }),
         i % 5,
       );
     }
     expect(table.length).toBe(1000);
-    expect(table.get(499)).toEqual({ id: 500, parentId: 499, t0: 5000, durationMs: 250, rows: 1500, stage: 0, sync: true, probed: true, cpuUserMs: 500, cpuSystemMs: 1, heapDeltaMb: -0.5, error: { name: 'E', message: 'five hundred' }, metadata: meta });
-    expect(table.get(0)).toMatchObject({ id: 1, parentId: -1, stage: 1, sync: true, probed: false, cpuUserMs: 0, error: undefined, metadata: undefined });
+    expect(table.get(499)).toEqual({ id: 500, parentId: 499, t0: 5000, durationMs: 250, rows: 1500, stage: 0, sync: true, probed: true, cpuUserMs: 500, cpuSystemMs: 1, heapDeltaMb: -0.5, voluntarySwitches: 2, involuntarySwitches: 500, error: { name: 'E', message: 'five hundred' }, metadata: meta });
+    expect(table.get(0)).toMatchObject({ id: 1, parentId: -1, stage: 1, sync: true, probed: false, cpuUserMs: 0, involuntarySwitches: 0, error: undefined, metadata: undefined });
     expect(table.get(2)).toMatchObject({ id: 3, sync: false });
   });
 
   test('a record read straight from a call matches the stored one', () => {
-    const source = call(7, { parent: { id: 3 }, probe: { done: true, cpuUserMs: 2, cpuSystemMs: 0.5, heapDeltaMb: 1 } });
+    const source = call(7, { parent: { id: 3 }, probe: { done: true, cpuUserMs: 2, cpuSystemMs: 0.5, heapDeltaMb: 1, voluntarySwitches: 3, involuntarySwitches: 4 } });
     const table = new RecordTable();
     table.add(source, 4);
     expect(recordOf(source, 4)).toEqual(table.get(0));
