@@ -786,7 +786,6 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     stats.totalMs += durationMs;
     if (durationMs > stats.maxMs) stats.maxMs = durationMs;
     if (durationMs < stats.minMs) stats.minMs = durationMs;
-    stats.sketch.add(durationMs);
     stats.rows += frame.rows;
     if (frame.sync) stats.syncCalls++;
     else this.#unlinkOpen(run, frame);
@@ -794,9 +793,21 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
       run.rows += frame.rows;
       if (t1 - run.lastRateMark >= RATE_MARK_MS) this.#markRate(run, t1);
     }
-    if (stats.kept < run.maxRecords) this.#keep(run, frame);
-    else stats.omitted++;
+    if (stats.kept < run.maxRecords) {
+      this.#keep(run, frame);
+    } else {
+      // While every call has a record, quantiles come from the records; from the first dropped
+      // call on, the sketch takes over (it is not touched before: one cache miss fewer per call).
+      if (stats.omitted === 0) this.#fillSketchFromRecords(run, stats);
+      stats.omitted++;
+      stats.sketch.add(durationMs);
+    }
     if (c >= CALIBRATION_CALLS && (c & (c - 1)) === 0) this.#revisitPolicy(stats);
+  }
+
+  #fillSketchFromRecords(run: RunState, stats: StageStats): void {
+    const table = run.records;
+    for (let i = 0; i < table.length; i++) if (table.stageOf(i) === stats.index) stats.sketch.add(table.durationOf(i));
   }
 
   #recordError(frame: Frame, error: unknown): void {
