@@ -7,6 +7,7 @@
  *
  * --quick runs fewer rounds and a smaller demo (for trying changes; not for the figures).
  */
+import { spawnSync } from 'node:child_process';
 import { cpus, totalmem, release, loadavg, platform, arch } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -15,7 +16,7 @@ import { runMicro, type MicroResult, type VariantResult } from './micro';
 import { runMemory, type MemoryResult } from './memory';
 import { runPipeline, type PipelineResult } from './pipeline';
 import { runAnalyzerTiming, type AnalyzerResult } from './analyzer';
-import { runSamplerCost, type SamplerResult } from './sampler';
+import type { SamplerResult } from './sampler';
 import { fmt, gcNow, round, table, watchInterference, type Interference } from './stats';
 
 interface Target {
@@ -35,6 +36,14 @@ function argValue(name: string): string | undefined {
 const log = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
+
+/** The sampler phases in a fresh child process (see samplerChild.ts); its log lines are passed on. */
+function samplerCostInChild(phaseMs: number, log: (line: string) => void): SamplerResult {
+  const child = spawnSync(process.execPath, [join(__dirname, 'samplerChild.js'), String(phaseMs)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  for (const line of child.stderr.split('\n')) if (line !== '') log(line);
+  if (child.status !== 0) throw new Error(`the sampler child failed (exit ${child.status ?? child.signal})`);
+  return JSON.parse(child.stdout) as SamplerResult;
+}
 
 async function main(): Promise<void> {
   const t0 = performance.now();
@@ -96,7 +105,7 @@ async function main(): Promise<void> {
   }
   if (only.has('sampler')) {
     log('\n[5/5] sampler CPU cost (idle process)');
-    sampler = await section('sampler', () => runSamplerCost(quick ? 1500 : 2500, log));
+    sampler = await section('sampler', () => samplerCostInChild(quick ? 1500 : 2500, log));
   }
 
   // ------------------------------------------------------------------ tables and targets

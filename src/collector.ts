@@ -45,10 +45,10 @@ const MB = 1024 * 1024;
 // Fidelity policy. Every call reads the clock twice; CPU and heap ("full probes") cost far more:
 // process.resourceUsage() ~700 ns (CPU time and context switches in one call, no dearer than
 // process.cpuUsage()) and v8.getHeapStatistics() ~180 ns, each taken at both ends of a
-// call, about 2 µs in all, and 5-10 µs right after a long call (cold caches). A stage gets full
-// probes on every call when that fits in half of its budget, max(150 ns, 1 % of its mean);
+// call, about 2 µs in all, and 5-13 µs right after a long call (cold caches). A stage gets full
+// probes on every call when that fits in a quarter of its budget, max(150 ns, 1 % of its mean);
 // otherwise on about one call in `probeEvery`, chosen so that the probes' amortised cost stays
-// within that half (the other half is the wrapper's own cost). The first calls of every
+// within that quarter (the rest is the wrapper's own cost). The first calls of every
 // stage are fully probed to learn its mean; the policy is revisited at every power-of-two count.
 // ---------------------------------------------------------------------------------------------
 
@@ -62,7 +62,7 @@ export const TIMING_OVERHEAD_NS = 146;
 /** Calls of every stage that are fully probed before the policy decides. */
 const CALIBRATION_CALLS = 8;
 /** Share of a stage's budget its sampled full probes may spend, amortised. */
-const PROBE_SHARE_OF_BUDGET = 0.5;
+const PROBE_SHARE_OF_BUDGET = 0.25;
 /** Amortised probe spend allowed per call of a hot stage, ns (probeEvery lands near 1024). */
 const HOT_PROBE_BUDGET_NS = 4;
 
@@ -111,8 +111,9 @@ function cpuUsageOrUndefined(previous?: NodeJS.CpuUsage): NodeJS.CpuUsage | unde
 /** How many calls per fully probed call a stage with this mean duration can afford. */
 export function probeEveryFor(meanNs: number, probeCostNs: number): number {
   const budget = Math.max(HOT_BUDGET_NS, meanNs * BUDGET_FRACTION);
-  // Probes may use half the budget: the wrapper's own cost, small on a hot stage, grows to 1-2 µs
-  // after a long call has run with the caches to itself (cold clock reads and bookkeeping).
+  // Probes may use a quarter of the budget: the wrapper's own cost, small on a hot stage, grows to
+  // 2-5 µs after a long call has run with the caches to itself (cold clock reads, bookkeeping),
+  // and in-place probe prices are themselves noisy on a shared host.
   const headroom = Math.max(budget * PROBE_SHARE_OF_BUDGET - TIMING_OVERHEAD_NS, HOT_PROBE_BUDGET_NS);
   if (probeCostNs <= headroom) return 1;
   return 2 ** Math.ceil(Math.log2(Math.ceil(probeCostNs / headroom)));
