@@ -69,8 +69,9 @@ function delayMs(ns: number, periodMs: number): number {
 }
 
 /**
- * A periodic callback on an unref'd timer that never lets an exception out (checkpoints use it
- * when memory tracking is off). Returns the function that stops it.
+ * A periodic callback on an unref'd timer that never lets an exception out (a timer callback that
+ * threw would be an uncaught exception in the host). The sampler's tick runs on it, and so do
+ * checkpoints when memory tracking is off. Returns the function that stops it.
  */
 export function startTicker(intervalMs: number, onTick: () => void, onError: (error: unknown) => void): () => void {
   const timer = setInterval(() => {
@@ -95,7 +96,7 @@ export class Sampler {
   readonly #probes: SamplerProbes;
   /** Called on every timer tick after the sample (checkpoints hang off this). */
   onTick: (() => void) | undefined = undefined;
-  #timer: NodeJS.Timeout | undefined;
+  #stopTimer: (() => void) | undefined;
   #loop: IntervalHistogram | undefined;
   readonly #loopResolutionMs: number;
   #loopCount = 0;
@@ -143,22 +144,14 @@ export class Sampler {
       this.#callbacks.onError(err, 'GC observer');
     }
     this.sampleNow();
-    this.#timer = setInterval(() => this.#tick(), this.#intervalMs);
-    this.#timer.unref();
-  }
-
-  #tick(): void {
-    // A timer callback that threw would be an uncaught exception in the host: never let one out.
-    try {
-      this.sampleNow();
-      this.onTick?.();
-    } catch (err) {
-      try {
-        this.#callbacks.onError(err, 'sampler tick');
-      } catch {
-        // nothing left to report to
-      }
-    }
+    this.#stopTimer = startTicker(
+      this.#intervalMs,
+      () => {
+        this.sampleNow();
+        this.onTick?.();
+      },
+      (err) => this.#callbacks.onError(err, 'sampler tick'),
+    );
   }
 
   #onGc(entries: readonly PerformanceEntry[]): void {
@@ -233,8 +226,8 @@ export class Sampler {
   stop(): void {
     if (!this.#running) return;
     this.#running = false;
-    if (this.#timer !== undefined) clearInterval(this.#timer);
-    this.#timer = undefined;
+    this.#stopTimer?.();
+    this.#stopTimer = undefined;
     // Entries still buffered in the observer would be lost on disconnect.
     try {
       const pending = this.#gcObserver?.takeRecords?.();
