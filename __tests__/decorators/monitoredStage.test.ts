@@ -1,6 +1,7 @@
 import { ConfigError, createPerformanceMonitor, getMonitoredStages, MonitoredStage } from '../../src/index';
 import { useSingletonRun } from '../helpers/singletonRun';
 import { decoratorMode } from './mode';
+import { configErrorOf } from '../helpers/thrown';
 
 const run = useSingletonRun();
 const stop = run.stop;
@@ -167,14 +168,7 @@ describe(`@MonitoredStage (${decoratorMode} decorators)`, () => {
   });
 
   describe('misuse fails when the class is defined, with a ConfigError', () => {
-    const defineWith = (make: () => unknown): ConfigError => {
-      try {
-        make();
-      } catch (e) {
-        return e as ConfigError;
-      }
-      throw new Error('expected a ConfigError');
-    };
+    const defineWith = configErrorOf;
 
     test('on a field', () => {
       const error = defineWith(() => {

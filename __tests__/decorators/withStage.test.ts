@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { runChild } from '../helpers/child';
 import { useSingletonRun } from '../helpers/singletonRun';
 import { decoratorMode } from './mode';
+import { configErrorOf, thrownBy } from '../helpers/thrown';
 
 // Some tests here start child processes, which load the TypeScript compiler (~2 s each on a busy machine).
 jest.setTimeout(60_000);
@@ -29,13 +30,7 @@ describe(`withStage (${decoratorMode} decorators build)`, () => {
     const f = withStage('explode', () => {
       throw boom;
     });
-    let caught: unknown;
-    try {
-      f();
-    } catch (e) {
-      caught = e;
-    }
-    expect(caught).toBe(boom);
+    expect(thrownBy(f)).toBe(boom);
     expect(stop().stages[0]).toMatchObject({ success: false, error: { name: 'TypeError', message: 'bad input' } });
   });
 
@@ -47,13 +42,7 @@ describe(`withStage (${decoratorMode} decorators build)`, () => {
     const undef = withStage('throws-undefined', () => {
       throw undefined;
     });
-    let caught: unknown = 'not thrown';
-    try {
-      undef();
-    } catch (e) {
-      caught = e;
-    }
-    expect(caught).toBeUndefined();
+    expect(thrownBy(undef)).toBeUndefined();
     const report = stop();
     expect(report.stages.map((s) => s.success)).toEqual([false, false]);
     expect(report.stages[0]?.error).toEqual({ name: 'string', message: 'plain string' });
@@ -325,15 +314,9 @@ describe(`withStage (${decoratorMode} decorators build)`, () => {
       ['a monitor that is not one', () => withStage('n', () => 1, { monitor: {} as never }), ['options.monitor']],
       ['everything wrong at once', () => withStage('', null as never, { rows: NaN, bogus: 1 } as never), ['name', 'fn', 'options.bogus', 'options.rows']],
     ])('%s', (_label, make, fields) => {
-      let error: unknown;
-      try {
-        make();
-      } catch (e) {
-        error = e;
-      }
-      expect(error).toBeInstanceOf(ConfigError);
-      expect((error as ConfigError).issues.map((i) => i.field).sort()).toEqual([...fields].sort());
-      expect((error as Error).message).toContain('invalid withStage() arguments');
+      const error = configErrorOf(make);
+      expect(error.issues.map((i) => i.field).sort()).toEqual([...fields].sort());
+      expect(error.message).toContain('invalid withStage() arguments');
     });
   });
 });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { ConfigError, createPerformanceMonitor, MonitoredStage, recordRows, withStage, type MonitorOptions } from '../../src/index';
 import { expectValidReport } from '../helpers/schema';
 import { outcome, runFixture, twoAtATime, useTempDir } from './support';
+import { configErrorOf } from '../helpers/thrown';
 
 jest.setTimeout(90_000);
 const tmp = useTempDir('handpicked');
@@ -17,14 +18,7 @@ let baseline: Promise<ReturnType<typeof outcome>> | undefined;
 const plainHost = (): Promise<ReturnType<typeof outcome>> => (baseline ??= runFixture('host.ts', [], { env: { REL_MONITOR: 'off' } }).then(outcome));
 
 function configErrorFields(make: () => unknown): string[] {
-  let error: unknown;
-  try {
-    make();
-  } catch (e) {
-    error = e;
-  }
-  expect(error).toBeInstanceOf(ConfigError);
-  return (error as ConfigError).issues.map((i) => i.field);
+  return configErrorOf(make).issues.map((i) => i.field);
 }
 
 describe('stage names', () => {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, createPerformanceMonitor, withStage, type PerformanceMonitor } from '../../src/index';
 import { expectValidReport } from '../helpers/schema';
+import { configErrorOf } from '../helpers/thrown';
 
 let dir: string;
 let monitor: PerformanceMonitor | undefined;
@@ -235,14 +236,8 @@ describe('misuse becomes a quality flag, never an exception', () => {
 
   test('invalid startMonitoring options throw a ConfigError naming each field', () => {
     const m = quiet();
-    let error: unknown;
-    try {
-      m.startMonitoring({ expectedRows: -5, runName: '', extra: 1 } as never);
-    } catch (e) {
-      error = e;
-    }
-    expect(error).toBeInstanceOf(ConfigError);
-    expect((error as ConfigError).issues.map((i) => i.field).sort()).toEqual(['expectedRows', 'extra', 'runName']);
+    const error = configErrorOf(() => m.startMonitoring({ expectedRows: -5, runName: '', extra: 1 } as never));
+    expect(error.issues.map((i) => i.field).sort()).toEqual(['expectedRows', 'extra', 'runName']);
     expect(m.isMonitoring).toBe(false);
   });
 });

@@ -1,14 +1,9 @@
 import { ConfigError, createPerformanceMonitor, DEFAULT_THRESHOLDS } from '../../src/index';
 import { optionsFromEnv, resolveConfig } from '../../src/config';
+import { configErrorOf } from '../helpers/thrown';
 
 function issuesOf(make: () => unknown): Array<{ field: string; message: string }> {
-  try {
-    make();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return [...(e as ConfigError).issues];
-  }
-  throw new Error('expected a ConfigError');
+  return [...configErrorOf(make).issues];
 }
 
 describe('options', () => {
