@@ -13,16 +13,16 @@ export interface ChildResult {
 
 export const REGISTER = join(__dirname, 'register.js');
 
-/** Runs `node -r register.js <script> ...args` with the given environment; resolves when it exits. */
+/** Runs `node [nodeArgs] -r register.js <script> ...args` with the given environment; resolves when it exits. */
 export function runChild(
   script: string,
   args: string[] = [],
-  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; onStdout?: (chunk: string, kill: (s: NodeJS.Signals) => void) => void } = {},
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; nodeArgs?: string[]; onStdout?: (chunk: string, kill: (s: NodeJS.Signals) => void) => void } = {},
 ): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
     const env: NodeJS.ProcessEnv = { ...process.env };
     for (const k of Object.keys(env)) if (k.startsWith('STAGEMETER_') && k !== 'STAGEMETER_TEST_LEGACY_DECORATORS') delete env[k];
-    const child = spawn(process.execPath, ['-r', REGISTER, script, ...args], { env: { ...env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '-r', REGISTER, script, ...args], { env: { ...env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     const kill = (s: NodeJS.Signals): void => {
