@@ -755,10 +755,9 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
       stats.heapDeltaSumMb += probe.heapDeltaMb;
       if (probe.heapDeltaMb > stats.heapDeltaMaxMb) stats.heapDeltaMaxMb = probe.heapDeltaMb;
       // Price the probes where they run: in the middle of real work they cost 2-3x what a tight
-      // calibration loop says. A moving average, with one outlier (a GC during the probe) clamped
-      // so that it cannot make probes rare for good.
-      // The first reading is checked against the calibration, so that one probe preempted by the OS
-      // cannot set the price either.
+      // calibration loop says. A moving average, each reading clamped at twice the running price
+      // (the first one at twice the calibration), so that one probe slowed by a GC or preempted
+      // by the OS cannot make probes rare for good.
       const costNs = Math.max(0, (now() - probe.p0 - frame.durationMs) * 1e6);
       const prev = stats.probeCostNs > 0 ? stats.probeCostNs : (fullProbeCostNs ?? 2000);
       stats.probeCostNs = stats.probeCostNs > 0 ? prev * 0.875 + Math.min(costNs, 2 * prev) * 0.125 : Math.min(costNs, 2 * prev);
@@ -928,11 +927,16 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     run.samples.add(sample);
   }
 
-  #flag(run: RunState, severity: Severity, code: string, message: string, stage?: string): void {
+  /**
+   * Adds a quality flag; the same flag raised again is counted, not stored again. With `once`, a
+   * repeat is not even counted: for a state found again each time a report is built (checkpoints
+   * rebuild it), which happened once, not once per report.
+   */
+  #flag(run: RunState, severity: Severity, code: string, message: string, stage?: string, once = false): void {
     const key = `${code}\u0000${stage ?? ''}\u0000${code.startsWith('user:') ? '' : message}`;
     const entry = run.flags.get(key);
     if (entry !== undefined) {
-      entry.count++;
+      if (!once) entry.count++;
       return;
     }
     if (run.flags.size >= MAX_FLAGS) {
@@ -1084,7 +1088,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
   #runData(run: RunState, status: RunInfo['status'], reason: string): RunData {
     const durationMs = Math.max(0, now() - run.t0);
     const cpu = run.cpuAtStart === undefined ? undefined : cpuUsageOrUndefined(run.cpuAtStart);
-    if (cpu === undefined) this.#flag(run, 'warning', 'probe_failed', 'process.cpuUsage failed: the run\'s average CPU is unknown (reported as 0)');
+    if (cpu === undefined) this.#flag(run, 'warning', 'probe_failed', 'process.cpuUsage failed: the run\'s average CPU is unknown (reported as 0)', undefined, true);
     const redacted = new Map<Record<string, unknown>, Record<string, unknown> | undefined>();
     const records: CallRecord[] = [];
     for (let i = 0; i < run.records.length; i++) records.push(run.records.get(i));
@@ -1097,7 +1101,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     }
     const summaries: StageSummary[] = [...run.stats.values()].map((s) => summarize(s, durationsByName.get(s.name) ?? []));
     const logFailure = loggerFailure(this.#log);
-    if (logFailure !== undefined) this.#flag(run, 'warning', 'logger_failed', `the logger failed, log lines were lost: ${logFailure}`);
+    if (logFailure !== undefined) this.#flag(run, 'warning', 'logger_failed', `the logger failed, log lines were lost: ${logFailure}`, undefined, true);
     const flags: QualityFlag[] = [];
     for (const { flag, count } of run.flags.values()) flags.push(count > 1 ? { ...flag, message: `${flag.message} (${count} times)` } : flag);
     if (run.flagsDropped > 0) {

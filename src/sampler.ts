@@ -11,8 +11,8 @@
  *   /proc clock ticks (10 ms resolution, so ±1 % of a core at a 1 s interval) at ~500x the cost,
  *   which is why stagemeter does not depend on it.
  * - event-loop delay: perf_hooks `monitorEventLoopDelay` (a libuv timer in C++ firing every
- *   20-200 ms, see loopResolutionMs; each firing records how long since the previous one). One histogram for the whole run
- *   gives p50/p99/max/mean; per tick, the delay accumulated since the previous sample is derived
+ *   20-200 ms, see loopResolutionMs; each firing records how long since the previous one). One
+ *   histogram for the whole run gives p50/p99/max/mean; per tick, the delay accumulated since the previous sample is derived
  *   from the growth of its count and sum. It is never reset: a reset forgets the timestamp of the
  *   last firing, so the next firing, the one that would show a blocked loop, records nothing.
  * - GC pauses: a PerformanceObserver on `gc` entries, summed per tick and over the run.

@@ -384,6 +384,24 @@ describe('bounded per-call records', () => {
 describe('checkpoints', () => {
   const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+  test('a probe failure found again by every checkpoint is one flag, not one per checkpoint', async () => {
+    const out = join(dir, 'cp-flags.json');
+    const m = quiet({ outputPath: out, checkpointIntervalMs: 100 });
+    m.startMonitoring();
+    const spy = jest.spyOn(process, 'cpuUsage').mockImplementation(() => {
+      throw new Error('EPERM');
+    });
+    try {
+      await sleep(350);
+      expect(JSON.parse(readFileSync(out, 'utf8')).run.status).toBe('running');
+      const report = expectValidReport(m.stopMonitoring());
+      const flags = report.qualityFlags.filter((f) => f.code === 'probe_failed');
+      expect(flags.map((f) => f.message)).toEqual(["process.cpuUsage failed: the run's average CPU is unknown (reported as 0)"]);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   test.each([
     ['riding on the sampler tick', { memorySamplingIntervalMs: 20 }],
     ['on their own timer when memory tracking is off', { enableMemoryTracking: false }],
