@@ -77,6 +77,18 @@ function asyncLoop(tag: string): AsyncLoop {
   return new AsyncFunction('f', 'n', `// loop of ${tag}\nlet s = 0;\nfor (let i = 0; i < n; i++) s = (s + (await f(i))) | 0;\nreturn s;`) as unknown as AsyncLoop;
 }
 
+let timeOnlyAcc = 0;
+
+/** A bare timing wrapper: two clock reads around the call, the sum kept. */
+function timeOnly(f: (x: number) => number): (x: number) => number {
+  return function (this: unknown, ...args: unknown[]): number {
+    const t0 = performance.now();
+    const r = Reflect.apply(f, this, args) as number;
+    timeOnlyAcc += performance.now() - t0;
+    return r;
+  };
+}
+
 /** The function every variant calls. */
 function trivial(x: number): number {
   return (x * 3 + 1) | 0;
@@ -410,11 +422,11 @@ export async function runMicro(options: MicroOptions, log: (line: string) => voi
   });
 
   // Paired stages: raw work and the same work wrapped, interleaved.
-  const paired = (id: string, label: string, iterations: number, stage: string): Variant => {
-    // One function, called raw and through the wrapper.
+  const paired = (id: string, label: string, iterations: number, stage: string | undefined): Variant => {
+    // One function, called raw and through the wrapper (stagemeter's, or a bare timer's).
     const fn = (seed: number): number => work(iterations, seed);
     const rawFn = fn;
-    const wrapped = withStage(stage, fn);
+    const wrapped = stage !== undefined ? withStage(stage, fn) : timeOnly(fn);
     const v: Variant = add({
       id, label, baseline: `${id}:raw`, kind: 'paired',
       run: (k) => {
@@ -452,7 +464,10 @@ export async function runMicro(options: MicroOptions, log: (line: string) => voi
         startRun(id);
         v.calls = 0;
       },
-      teardown: () => check(id, stopRun(), stage, v.calls),
+      teardown: () => {
+        const report = stopRun();
+        if (stage !== undefined) check(id, report, stage, v.calls);
+      },
     });
     v.pairRounds = [];
     return v;
@@ -461,7 +476,10 @@ export async function runMicro(options: MicroOptions, log: (line: string) => voi
     const us = Math.round(ns / 1000);
     const id = ns < 100_000 ? `sm_medium_${us}us` : `sm_long_${us}us`;
     // The label gets the duration measured in the rounds (see results); the id keeps the target.
-    paired(id, `stagemeter ${ns < 100_000 ? 'medium' : 'long'} stage`, stepsFor(ns), `bench_${id.slice(3)}`);
+    const steps = stepsFor(ns);
+    paired(id, `stagemeter ${ns < 100_000 ? 'medium' : 'long'} stage`, steps, `bench_${id.slice(3)}`);
+    // The floor: the same work behind a bare timer (two clock reads), what any timing wrapper pays.
+    paired(`time_only_${us}us`, `time-only wrapper (performance.now x2), ${ns < 100_000 ? 'medium' : 'long'} work`, steps, undefined);
   }
 
   // --- async -----------------------------------------------------------------------------------
@@ -469,37 +487,46 @@ export async function runMicro(options: MicroOptions, log: (line: string) => voi
   add({ id: 'raw_async', label: 'raw async call (no AsyncLocalStorage)', baseline: undefined, kind: 'async', run: (n) => rawAsyncLoop(trivialAsync, n),
     setup: () => {
       if (monitor.isMonitoring) monitor.stopMonitoring();
-      if (slot.alsUsers !== 0) throw new Error('stagemeter AsyncLocalStorage still in use');
+      if (slot.alsUsers !== 0 || slot.promiseHookUsers !== 0) throw new Error('stagemeter async context still in use');
     } });
 
   const hotAsync = withStage('bench_hot_async', trivialAsync);
-  const alsAsyncLoop = asyncLoop('raw_async_als');
+  const ctxAsyncLoop = asyncLoop('raw_async_ctx');
   add({
-    id: 'raw_async_als', label: 'raw async call, run\'s AsyncLocalStorage on', baseline: 'raw_async', kind: 'async',
-    run: (n) => alsAsyncLoop(trivialAsync, n),
+    id: 'raw_async_ctx', label: 'raw async call, run\'s promise hooks on', baseline: 'raw_async', kind: 'async',
+    run: (n) => ctxAsyncLoop(trivialAsync, n),
     setup: async () => {
-      startRun('raw_async_als');
-      await hotAsync(1); // the run's first async stage enables its AsyncLocalStorage
-      if (slot.alsUsers === 0) throw new Error('expected the run to enable its AsyncLocalStorage');
+      startRun('raw_async_ctx');
+      await hotAsync(1); // the run's first async stage installs its promise hooks
+      if (slot.promiseHookUsers === 0) throw new Error('expected the run to install its promise hooks');
     },
     teardown: () => {
       stopRun();
     },
   });
 
-  const smAsyncLoop = asyncLoop('sm_hot_async');
-  const asyncV: Variant = add({
-    id: 'sm_hot_async', label: 'stagemeter hot async stage, active run', baseline: 'raw_async', kind: 'async',
-    run: (n) => {
-      asyncV.calls += n;
-      return smAsyncLoop(hotAsync, n);
-    },
-    setup: () => {
-      startRun('sm_hot_async');
-      asyncV.calls = 0;
-    },
-    teardown: () => check('sm_hot_async', stopRun(), 'bench_hot_async', asyncV.calls),
-  });
+  // A hot async stage in an active run of `mon` (the singleton, or one with other options).
+  const asyncStage = (id: string, label: string, stage: string, wrapped: (x: number) => Promise<number>, mon: PerformanceMonitor): Variant => {
+    const loop = asyncLoop(id);
+    const v: Variant = add({
+      id, label, baseline: 'raw_async', kind: 'async',
+      run: (n) => {
+        v.calls += n;
+        return loop(wrapped, n);
+      },
+      setup: () => {
+        if (monitor.isMonitoring) monitor.stopMonitoring();
+        mon.startMonitoring({ runName: `bench:${id}` });
+        v.calls = 0;
+      },
+      teardown: () => check(id, mon.stopMonitoring(), stage, v.calls),
+    });
+    return v;
+  };
+  asyncStage('sm_hot_async', 'stagemeter hot async stage, active run', 'bench_hot_async', hotAsync, monitor);
+  // The same with asyncContext: 'asyncLocalStorage' (follows callbacks too, costs more).
+  const alsMonitor: PerformanceMonitor = createPerformanceMonitor({ asyncContext: 'asyncLocalStorage' });
+  asyncStage('sm_hot_async_als', 'stagemeter hot async stage, asyncContext: asyncLocalStorage', 'bench_hot_async_als', withStage('bench_hot_async_als', trivialAsync, { monitor: alsMonitor }), alsMonitor);
 
   // --- calibration and warm-up -----------------------------------------------------------------
   const timeBatch = async (v: Variant, n: number): Promise<number> => {
@@ -653,7 +680,7 @@ export async function runMicro(options: MicroOptions, log: (line: string) => voi
     if (res.kind === 'sync') res.ratioToOtel = res.medianNs / otel.medianNs;
   }
   // Keep the sinks observable.
-  checksum ^= Number(hrAcc & 0xffffn) ^ (naiveAcc | 0);
+  checksum ^= Number(hrAcc & 0xffffn) ^ (naiveAcc | 0) ^ (timeOnlyAcc | 0);
   return {
     variants: results,
     stageChecks,

@@ -278,6 +278,9 @@ class Frame implements ContextFrame {
   /** Links of the open-async-calls list (synchronous calls are found through the context). */
   prevOpen: Frame | undefined = undefined;
   nextOpen: Frame | undefined = undefined;
+  /** An async call's arguments and stage, for the shared reactions that end it. */
+  args: unknown[] | undefined = undefined;
+  def: StageDefinition | undefined = undefined;
 
   constructor(run: RunState, stats: StageStats, outer: ContextFrame | undefined, metadata: Record<string, unknown> | undefined) {
     this.run = run;
@@ -330,6 +333,8 @@ class RunState {
   rows = 0;
   openAsync: Frame | undefined = undefined;
   usesAsyncContext = false;
+  /** The async context is an AsyncLocalStorage (`asyncContext: 'asyncLocalStorage'`). */
+  usesAls = false;
   ended = false;
   peakRssMb = 0;
   flagsDropped = 0;
@@ -364,6 +369,10 @@ class RunState {
 }
 
 const NO_ERROR: unique symbol = Symbol('stagemeter.noError');
+
+/** The reactions an async call's derived promise settles through (set in PerformanceMonitor's static block). */
+let settleFulfilled: (value: unknown) => unknown;
+let settleRejected: (error: unknown) => never;
 
 /** Rows held by one value: arrays and typed arrays by length, objects by numeric length/size/rowCount. */
 function rowsHeldBy(value: unknown): number | undefined {
@@ -677,9 +686,13 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     return result;
   }
 
-  /** Runs the call with `frame` as the async context's store, restoring the previous one after. */
+  /**
+   * Runs an async call. With promise hooks, `slot.current` (already `frame`) is all the promises
+   * created in the call need; with an AsyncLocalStorage, `frame` becomes its store for the call.
+   */
   #callInAsyncContext(run: RunState, frame: Frame, def: StageDefinition, thisArg: unknown, args: unknown[]): unknown {
     if (!run.usesAsyncContext) this.#useAsyncContext(run);
+    if (!run.usesAls) return Reflect.apply(def.fn, thisArg, args);
     const als = slot.als!;
     const outer = als.getStore();
     // enterWith + restore is what als.run() does, minus its rest-arguments copy and extra apply.
@@ -702,6 +715,19 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     this.#linkOpen(run, frame);
     // The caller gets a promise that settles with the same value or the same error object, one
     // microtask after the original; rejections stay unhandled exactly when the caller ignores them.
+    if (!run.usesAls) {
+      // Promise hooks: the derived promise is created with `frame` innermost, so its reaction runs
+      // with `frame` innermost again, and two shared handlers find it there (no closures per call).
+      frame.args = args;
+      frame.def = def;
+      const outer = slot.current;
+      slot.current = frame;
+      try {
+        return promise.then(settleFulfilled, settleRejected);
+      } finally {
+        slot.current = outer;
+      }
+    }
     return promise.then(
       (value) => {
         this.#finish(frame, now(), NO_ERROR, value, args, def);
@@ -714,9 +740,36 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     );
   }
 
+  static {
+    // The shared reactions of #trackPromise (they reach the private #finish from here).
+    const pendingFrame = (): Frame | undefined => {
+      const frame = slot.current;
+      // Only a frame the hooks restored for this very reaction is still pending here; with the
+      // hooks already removed (its run ended) the frame was closed at stop.
+      return frame instanceof Frame && !frame.sync && !frame.ended ? frame : undefined;
+    };
+    settleFulfilled = (value: unknown): unknown => {
+      const frame = pendingFrame();
+      if (frame !== undefined) {
+        frame.run.monitor.#finish(frame, now(), NO_ERROR, value, frame.args, frame.def);
+        frame.args = frame.def = undefined;
+      }
+      return value;
+    };
+    settleRejected = (error: unknown): never => {
+      const frame = pendingFrame();
+      if (frame !== undefined) {
+        frame.run.monitor.#finish(frame, now(), error, undefined, frame.args, frame.def);
+        frame.args = frame.def = undefined;
+      }
+      throw error;
+    };
+  }
+
   #useAsyncContext(run: RunState): void {
     run.usesAsyncContext = true;
-    acquireAsyncContext();
+    acquireAsyncContext(this.#config.asyncContext);
+    run.usesAls = this.#config.asyncContext === 'asyncLocalStorage';
   }
 
   #probeStart(frame: Frame): void {
@@ -1022,7 +1075,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     }
     run.ended = true;
     this.#run = undefined;
-    if (run.usesAsyncContext) releaseAsyncContext();
+    if (run.usesAsyncContext) releaseAsyncContext(this.#config.asyncContext);
     if (this.#exitParticipant !== undefined) {
       unwatchProcessEnd(this.#exitParticipant);
       this.#exitParticipant = undefined;

@@ -5,6 +5,7 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import type { Logger } from 'pino';
 import { ConfigError, describeValue, type ConfigIssue } from './errors';
+import type { AsyncContextMode } from './context';
 import { compileRedactPaths, type RedactMatcher } from './sanitize';
 import type { Analyzer, MonitorOptions, Thresholds } from './types';
 
@@ -40,6 +41,7 @@ export interface ResolvedConfig {
   readonly checkpointIntervalMs: number | undefined;
   readonly redact: RedactMatcher | undefined;
   readonly captureStackTraces: boolean;
+  readonly asyncContext: AsyncContextMode;
 }
 
 const positive = { type: 'number', exclusiveMinimum: 0, maximum: 1e15 } as const;
@@ -77,6 +79,7 @@ export const optionsSchema = {
     checkpointIntervalMs: { type: 'integer', minimum: 100, maximum: 86_400_000 },
     redact: { type: 'array', items: { type: 'string', minLength: 1 }, maxItems: 1000 },
     captureStackTraces: { type: 'boolean' },
+    asyncContext: { enum: ['promise', 'asyncLocalStorage'] },
   },
 } as const;
 
@@ -156,6 +159,7 @@ export function resolveConfig(options: MonitorOptions | undefined, context?: str
     checkpointIntervalMs: o.checkpointIntervalMs,
     redact,
     captureStackTraces: o.captureStackTraces ?? false,
+    asyncContext: o.asyncContext ?? 'promise',
   });
 }
 

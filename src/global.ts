@@ -27,15 +27,21 @@ export interface StagemeterGlobal {
   als: AsyncLocalStorage<ContextFrame> | undefined;
   /** Runs that use the AsyncLocalStorage; it is disabled when the count drops to 0. */
   alsUsers: number;
+  /** Runs that use the promise hooks (the default async context); removed when the count drops to 0. */
+  promiseHookUsers: number;
+  /** Removes the promise hooks (set while they are installed, by whichever copy installed them). */
+  stopPromiseHooks: (() => void) | undefined;
 }
 
 const KEY = Symbol.for('stagemeter.global.v1');
 
 function create(): StagemeterGlobal {
-  return { protocol: 1, monitor: undefined, autoStart: undefined, envErrorReported: false, current: undefined, als: undefined, alsUsers: 0 };
+  return { protocol: 1, monitor: undefined, autoStart: undefined, envErrorReported: false, current: undefined, als: undefined, alsUsers: 0, promiseHookUsers: 0, stopPromiseHooks: undefined };
 }
 
 export const slot: StagemeterGlobal = ((globalThis as Record<symbol, StagemeterGlobal | undefined>)[KEY] ??= create());
+// A slot made by an older copy of this protocol version lacks the promise-hook fields.
+slot.promiseHookUsers ??= 0;
 
 /** @internal Test helper: forget the singleton, the environment decision and the context. */
 export function resetGlobalStateForTests(): void {

@@ -59,6 +59,14 @@ export interface MonitorOptions {
   redact?: string[];
   /** Keep error stacks in the report, default false (messages are always kept). */
   captureStackTraces?: boolean;
+  /**
+   * How a stage called after an `await` finds its parent. `'promise'` (default): V8 promise hooks,
+   * which follow await and promise chains at about half the cost of an AsyncLocalStorage;
+   * `'asyncLocalStorage'`: also follows callbacks (timers, event emitters, stream events), at the
+   * full AsyncLocalStorage price on every promise of the process. Either is on only while a run
+   * has async stages.
+   */
+  asyncContext?: 'promise' | 'asyncLocalStorage';
 }
 
 /** Options of `startMonitoring()`. */

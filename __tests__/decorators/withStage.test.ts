@@ -4,6 +4,7 @@ import { runChild } from '../helpers/child';
 import { useSingletonRun } from '../helpers/singletonRun';
 import { decoratorMode } from './mode';
 import { configErrorOf, thrownBy } from '../helpers/thrown';
+import { slot } from '../../src/global';
 
 // Some tests here start child processes, which load the TypeScript compiler (~2 s each on a busy machine).
 jest.setTimeout(60_000);
@@ -281,6 +282,82 @@ describe(`withStage (${decoratorMode} decorators build)`, () => {
       const parents = report.stages.filter((s) => s.name === 'parent');
       const children = report.stages.filter((s) => s.name === 'child');
       expect(children[1]!.parentId).toBe(parents[1]!.id);
+    });
+  });
+
+  describe.each(['promise', 'asyncLocalStorage'] as const)('async context %s', (asyncContext) => {
+    const monitorOf = () => createPerformanceMonitor({ enableMemoryTracking: false, asyncContext });
+
+    test('stages after awaits and in .then callbacks nest under their async parent; concurrent calls never mix', async () => {
+      const monitor = monitorOf();
+      const leaf = withStage('leaf', (tag: string) => tag, { monitor });
+      const inner = withStage('inner', async (tag: string) => {
+        await tick(Math.floor(Math.random() * 4));
+        return Promise.resolve(tag).then((t) => leaf(t));
+      }, { monitor });
+      const job = withStage('job', async (tag: string) => {
+        await tick(Math.floor(Math.random() * 4));
+        return [await inner(`${tag}-a`), await inner(`${tag}-b`)];
+      }, { monitor });
+      monitor.startMonitoring();
+      expect(await Promise.all(['x', 'y', 'z'].map((t) => job(t)))).toEqual([['x-a', 'x-b'], ['y-a', 'y-b'], ['z-a', 'z-b']]);
+      const report = monitor.stopMonitoring();
+      const byId = new Map(report.stages.map((st) => [st.id, st]));
+      const jobs = report.stages.filter((st) => st.name === 'job');
+      expect(jobs).toHaveLength(3);
+      for (const j of jobs) {
+        const inners = report.stages.filter((st) => st.name === 'inner' && st.parentId === j.id);
+        expect(inners).toHaveLength(2);
+        for (const i of inners) expect(report.stages.filter((st) => st.name === 'leaf' && st.parentId === i.id)).toHaveLength(1);
+      }
+      for (const st of report.stages) if (st.name !== 'job') expect(byId.get(st.parentId!)).toBeDefined();
+    });
+
+    test(asyncContext === 'promise' ? 'a stage called from a timer callback has no parent (callbacks are not followed)' : 'a stage called from a timer callback nests under the async stage that set the timer', async () => {
+      const monitor = monitorOf();
+      const fromTimer = withStage('from-timer', () => 1, { monitor });
+      const parent = withStage('parent', async () => {
+        await tick();
+        await new Promise<void>((resolve) => setTimeout(() => {
+          fromTimer();
+          resolve();
+        }, 1));
+      }, { monitor });
+      monitor.startMonitoring();
+      await parent();
+      const report = monitor.stopMonitoring();
+      const parentId = report.stages.find((st) => st.name === 'parent')!.id;
+      expect(report.stages.find((st) => st.name === 'from-timer')!.parentId).toBe(asyncContext === 'promise' ? undefined : parentId);
+    });
+
+    test('the context is switched on by the first async stage of a run and off when the run stops', async () => {
+      const monitor = monitorOf();
+      const users = (): number => (asyncContext === 'promise' ? slot.promiseHookUsers : slot.alsUsers);
+      const before = users();
+      monitor.startMonitoring();
+      withStage('sync-only', () => 1, { monitor })();
+      expect(users()).toBe(before);
+      await withStage('async', async () => 1, { monitor })();
+      expect(users()).toBe(before + 1);
+      monitor.stopMonitoring();
+      expect(users()).toBe(before);
+    });
+
+    test('a call still pending at stop settles as it would unmonitored, after the context is switched off', async () => {
+      const monitor = monitorOf();
+      const boom = new RangeError('late');
+      const late = withStage('late', async (fail: boolean) => {
+        await tick(5);
+        if (fail) throw boom;
+        return 'done';
+      }, { monitor });
+      monitor.startMonitoring();
+      const ok = late(false);
+      const bad = late(true);
+      const report = monitor.stopMonitoring();
+      expect(report.stages.map((st) => [st.name, st.success, st.error?.name])).toEqual([['late', false, 'StageNotEnded'], ['late', false, 'StageNotEnded']]);
+      await expect(ok).resolves.toBe('done');
+      await expect(bad).rejects.toBe(boom);
     });
   });
 

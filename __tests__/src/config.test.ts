@@ -54,6 +54,15 @@ describe('options', () => {
     expect(issuesOf(() => createPerformanceMonitor({ analyzers: 'all' as never }))[0]?.field).toBe('analyzers');
   });
 
+  test('asyncContext is promise by default and accepts only its two modes', () => {
+    expect(resolveConfig(undefined).asyncContext).toBe('promise');
+    expect(resolveConfig({ asyncContext: 'asyncLocalStorage' }).asyncContext).toBe('asyncLocalStorage');
+    for (const bad of ['als', 'AsyncLocalStorage', true, null]) {
+      const issue = issuesOf(() => createPerformanceMonitor({ asyncContext: bad as never }))[0];
+      expect(issue).toMatchObject({ field: 'asyncContext', message: expect.stringContaining('must be equal to one of the allowed values') });
+    }
+  });
+
   test('a malformed redact path is rejected', () => {
     expect(issuesOf(() => createPerformanceMonitor({ redact: ['a..b'] }))[0]).toMatchObject({ field: 'redact', message: expect.stringContaining('cannot parse redact path') });
   });
