@@ -166,6 +166,8 @@ interface Variant {
   calls: number;
   /** Batch size, fixed after calibration. */
   n: number;
+  /** Wall time a batch is sized for, ms (BATCH_MS unless set). */
+  batchMs?: number;
   /** Per round: mean and median of the batch means (per-call ns), tinybench's min/max, batch count. */
   rounds: Array<{ meanNs: number; medianNs: number; minNs: number; maxNs: number; batches: number; n: number; heapUsedMbAtStart: number }>;
   /** Paired variants: per-round medians of raw, wrapped and difference, ns. */
@@ -422,13 +424,13 @@ export async function runMicro(options: MicroOptions, log: (line: string) => voi
   });
 
   // Paired stages: raw work and the same work wrapped, interleaved.
-  const paired = (id: string, label: string, iterations: number, stage: string | undefined): Variant => {
+  const paired = (id: string, label: string, iterations: number, stage: string | undefined, batchMs: number): Variant => {
     // One function, called raw and through the wrapper (stagemeter's, or a bare timer's).
     const fn = (seed: number): number => work(iterations, seed);
     const rawFn = fn;
     const wrapped = stage !== undefined ? withStage(stage, fn) : timeOnly(fn);
     const v: Variant = add({
-      id, label, baseline: `${id}:raw`, kind: 'paired',
+      id, label, baseline: `${id}:raw`, kind: 'paired', batchMs,
       run: (k) => {
         let s = 0;
         let rawSum = 0;
@@ -477,9 +479,11 @@ export async function runMicro(options: MicroOptions, log: (line: string) => voi
     const id = ns < 100_000 ? `sm_medium_${us}us` : `sm_long_${us}us`;
     // The label gets the duration measured in the rounds (see results); the id keeps the target.
     const steps = stepsFor(ns);
-    paired(id, `stagemeter ${ns < 100_000 ? 'medium' : 'long'} stage`, steps, `bench_${id.slice(3)}`);
+    // Pairs of long work are few per batch: longer batches, so each iteration's mean is steadier.
+    const batchMs = ns < 100_000 ? 4 * BATCH_MS : 20 * BATCH_MS;
+    paired(id, `stagemeter ${ns < 100_000 ? 'medium' : 'long'} stage`, steps, `bench_${id.slice(3)}`, batchMs);
     // The floor: the same work behind a bare timer (two clock reads), what any timing wrapper pays.
-    paired(`time_only_${us}us`, `time-only wrapper (performance.now x2), ${ns < 100_000 ? 'medium' : 'long'} work`, steps, undefined);
+    paired(`time_only_${us}us`, `time-only wrapper (performance.now x2), ${ns < 100_000 ? 'medium' : 'long'} work`, steps, undefined, batchMs);
   }
 
   // --- async -----------------------------------------------------------------------------------
@@ -556,7 +560,7 @@ export async function runMicro(options: MicroOptions, log: (line: string) => voi
         // Warm at n = 1 first: a cold first batch (JIT, a fresh run's calibration calls) would
         // otherwise make the variant look slow and its batch far too small.
         await warm(v, 20);
-        const target = v.kind === 'paired' ? 4 * BATCH_MS : BATCH_MS;
+        const target = v.batchMs ?? BATCH_MS;
         let n = 1;
         for (;;) {
           const dt = Math.min(await timeBatch(v, n), await timeBatch(v, n), await timeBatch(v, n));
@@ -571,7 +575,7 @@ export async function runMicro(options: MicroOptions, log: (line: string) => voi
       if (pass === 1) {
         // Re-size the batch now that the variant is warm.
         const dt = Math.min(await timeBatch(v, v.n), await timeBatch(v, v.n), await timeBatch(v, v.n));
-        v.n = Math.max(1, Math.round((v.n * (v.kind === 'paired' ? 4 * BATCH_MS : BATCH_MS)) / Math.max(dt, 1e-3)));
+        v.n = Math.max(1, Math.round((v.n * (v.batchMs ?? BATCH_MS)) / Math.max(dt, 1e-3)));
       }
       await warm(v, 40);
       await v.teardown?.();

@@ -42,29 +42,63 @@ import type {
 const MB = 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
-// Fidelity policy. Every call reads the clock twice; CPU and heap ("full probes") cost far more:
-// process.resourceUsage() ~700 ns (CPU time and context switches in one call, no dearer than
-// process.cpuUsage()) and v8.getHeapStatistics() ~180 ns, each taken at both ends of a
-// call, about 2 µs in all, and 5-13 µs right after a long call (cold caches). A stage gets full
-// probes on every call when that fits in a quarter of its budget, max(150 ns, 1 % of its mean);
-// otherwise on about one call in `probeEvery`, chosen so that the probes' amortised cost stays
-// within that quarter (the rest is the wrapper's own cost). The first calls of every
-// stage are fully probed to learn its mean; the policy is revisited at every power-of-two count.
+// Fidelity policy. Every stage call may cost max(150 ns, 1 % of the stage's mean duration): its
+// budget. Every call is timed (two clock reads) and counted. What else a call can cost, measured
+// by `npm run bench` on a 2-core Node 20 VM whose caches other tenants share:
+// - On a hot stage, whose code and data stay in cache, a timed call with its record costs ~146 ns.
+// - Right after a call of a few µs or more, the wrapper's code and data are cold: a timed call
+//   costs ~200 ns without a record, and writing the record (a fresh 96-byte row) ~250 ns more.
+//   Such stages get one record in `recordEvery` calls where the budget cannot pay for one per
+//   call (stages of about 2-45 µs); the others are counted, timed and in the sketch, not in `stages`.
+// - Full probes (CPU time and context switches from process.resourceUsage(), heap from
+//   v8.getHeapStatistics(), at both ends) cost ~2 µs warm and 10-40 µs after a long call (priced
+//   in place), and slow the code after them down a little more. They may spend 4 ns per call of a
+//   hot stage and 10 % of the budget otherwise, amortised over about one call in `probeEvery`.
+// Every stage is fully probed for its first 8 calls and fully recorded for its first 1024; the
+// policy is revisited at every power-of-two call count.
 // ---------------------------------------------------------------------------------------------
 
 /** Overhead allowed for any stage call, ns, when 1 % of its mean is less. */
 export const HOT_BUDGET_NS = 150;
 /** Share of a stage's mean duration its instrumentation may cost. */
 export const BUDGET_FRACTION = 0.01;
-/** Overhead of a call without full probes (two clock reads, context, counters), ns, as measured by
- *  `npm run bench` on a 2-core Node 20 VM; hot stages spend what is left of the budget on probes. */
+/** Cost of a timed and recorded call of a hot stage (two clock reads, context, counters, record), ns. */
 export const TIMING_OVERHEAD_NS = 146;
+/** Cost of a timed call without a record right after WARM_BELOW_NS or more of work (cold caches), ns. */
+export const COLD_TIMED_CALL_NS = 200;
+/** Cost of writing a call's record right after WARM_BELOW_NS or more of work, ns. */
+export const COLD_RECORD_NS = 250;
+/** Stages with a shorter mean run with the wrapper's code and data in cache. */
+const WARM_BELOW_NS = 2000;
 /** Calls of every stage that are fully probed before the policy decides. */
 const CALIBRATION_CALLS = 8;
-/** Share of a stage's budget its sampled full probes may spend, amortised. */
-const PROBE_SHARE_OF_BUDGET = 0.25;
+/** Calls of every stage that all get a record (within maxStageRecords) before any is left out. */
+const SAMPLED_RECORDS_AFTER_CALLS = 1024;
+/** At least one call in this many gets a record (within maxStageRecords). */
+const MAX_RECORD_EVERY = 64;
+/** Share of a stage's budget its sampled full probes may spend, amortised (priced in place; a
+ *  probe also slows the code after it a little, which its price does not show: a small share). */
+const PROBE_SHARE_OF_BUDGET = 0.1;
 /** Amortised probe spend allowed per call of a hot stage, ns (probeEvery lands near 1024). */
 const HOT_PROBE_BUDGET_NS = 4;
+
+function budgetNsFor(meanNs: number): number {
+  return Math.max(HOT_BUDGET_NS, meanNs * BUDGET_FRACTION);
+}
+
+function powerOfTwoAtLeast(x: number): number {
+  return 2 ** Math.ceil(Math.log2(Math.max(1, x)));
+}
+
+/** How many calls per recorded call a stage with this mean duration can afford (1: all of them). */
+export function recordEveryFor(meanNs: number): number {
+  if (meanNs < WARM_BELOW_NS) return 1;
+  const budget = budgetNsFor(meanNs);
+  const room = budget * (1 - PROBE_SHARE_OF_BUDGET) - COLD_TIMED_CALL_NS;
+  if (room >= COLD_RECORD_NS) return 1;
+  if (room <= 0) return MAX_RECORD_EVERY;
+  return Math.min(MAX_RECORD_EVERY, powerOfTwoAtLeast(COLD_RECORD_NS / room));
+}
 
 let fullProbeCostNs: number | undefined;
 
@@ -110,13 +144,10 @@ function cpuUsageOrUndefined(previous?: NodeJS.CpuUsage): NodeJS.CpuUsage | unde
 
 /** How many calls per fully probed call a stage with this mean duration can afford. */
 export function probeEveryFor(meanNs: number, probeCostNs: number): number {
-  const budget = Math.max(HOT_BUDGET_NS, meanNs * BUDGET_FRACTION);
-  // Probes may use a quarter of the budget: the wrapper's own cost, small on a hot stage, grows to
-  // 2-5 µs after a long call has run with the caches to itself (cold clock reads, bookkeeping),
-  // and in-place probe prices are themselves noisy on a shared host.
-  const headroom = Math.max(budget * PROBE_SHARE_OF_BUDGET - TIMING_OVERHEAD_NS, HOT_PROBE_BUDGET_NS);
+  const budget = budgetNsFor(meanNs);
+  const headroom = budget <= HOT_BUDGET_NS ? HOT_PROBE_BUDGET_NS : budget * PROBE_SHARE_OF_BUDGET;
   if (probeCostNs <= headroom) return 1;
-  return 2 ** Math.ceil(Math.log2(Math.ceil(probeCostNs / headroom)));
+  return powerOfTwoAtLeast(probeCostNs / headroom);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -202,6 +233,9 @@ class StageStats {
   probeEvery = 1;
   countdown = 0;
   probedCalls = 0;
+  /** About one call in this many gets a record (within the run's maxStageRecords). */
+  recordEvery = 1;
+  recordCountdown = 0;
   probedWallMs = 0;
   cpuUserUs = 0;
   cpuSystemUs = 0;
@@ -223,8 +257,7 @@ class StageStats {
     this.seed = seed | 1;
   }
 
-  nextCountdown(): number {
-    const k = this.probeEvery;
+  nextCountdown(k: number = this.probeEvery): number {
     if (k <= 1) return 1;
     let x = this.seed;
     x ^= x << 13;
@@ -846,11 +879,13 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
       run.rows += frame.rows;
       if (t1 - run.lastRateMark >= RATE_MARK_MS) this.#markRate(run, t1);
     }
-    if (stats.kept < run.maxRecords) {
+    if (stats.kept < run.maxRecords && (stats.recordEvery === 1 || --stats.recordCountdown <= 0)) {
+      if (stats.recordEvery > 1) stats.recordCountdown = stats.nextCountdown(stats.recordEvery);
       this.#keep(run, frame);
+      if (stats.omitted > 0) stats.sketch.add(durationMs);
     } else {
-      // While every call has a record, quantiles come from the records; from the first dropped
-      // call on, the sketch takes over (it is not touched before: one cache miss fewer per call).
+      // While every call has a record, quantiles come from the records; from the first call
+      // without one on, the sketch takes over (it is not touched before: one cache miss fewer per call).
       if (stats.omitted === 0) this.#fillSketchFromRecords(run, stats);
       stats.omitted++;
       stats.sketch.add(durationMs);
@@ -875,8 +910,11 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
   }
 
   #revisitPolicy(stats: StageStats): void {
-    stats.probeEvery = probeEveryFor((stats.totalMs / stats.calls) * 1e6, stats.probeCostNs > 0 ? stats.probeCostNs : (fullProbeCostNs ?? 2000));
+    const meanNs = (stats.totalMs / stats.calls) * 1e6;
+    stats.probeEvery = probeEveryFor(meanNs, stats.probeCostNs > 0 ? stats.probeCostNs : (fullProbeCostNs ?? 2000));
     if (stats.countdown > stats.probeEvery * 2) stats.countdown = stats.nextCountdown();
+    stats.recordEvery = stats.calls >= SAMPLED_RECORDS_AFTER_CALLS ? recordEveryFor(meanNs) : 1;
+    if (stats.recordCountdown > stats.recordEvery * 2) stats.recordCountdown = stats.nextCountdown(stats.recordEvery);
   }
 
   #rowsOf(frame: Frame, def: StageDefinition, result: unknown, args: unknown[]): number {
@@ -1311,7 +1349,7 @@ function summarize(s: StageStats, keptDurations: number[]): StageSummary {
     meanHeapUsedDeltaMb: s.probedCalls > 0 ? round3(s.heapDeltaSumMb / s.probedCalls) : 0,
     maxHeapUsedDeltaMb: s.probedCalls > 0 ? round3(s.heapDeltaMaxMb) : 0,
     syncCalls: s.syncCalls,
-    fidelity: { mode: sampled ? 'sampled' : 'full', probeEvery: sampled ? s.probeEvery : 1, probedCalls: s.probedCalls },
+    fidelity: { mode: sampled ? 'sampled' : 'full', probeEvery: sampled ? s.probeEvery : 1, probedCalls: s.probedCalls, recordEvery: s.recordEvery },
     recordsKept: s.kept,
     recordsOmitted: s.omitted,
   };

@@ -77,8 +77,10 @@ const WIDTH = 12;
 export class RecordTable {
   #length = 0;
   #rows = new Float64Array(0);
-  /** References only (most calls of a stage share one metadata object). */
-  readonly #metadata: Array<Record<string, unknown> | undefined> = [];
+  /** Rows that have metadata, ascending, and their metadata (references: most calls of a stage
+   *  share one object). Calls without metadata, most of them, touch neither array. */
+  readonly #metadataRows: number[] = [];
+  readonly #metadata: Array<Record<string, unknown>> = [];
   /** Failures are rare: kept aside by row. */
   readonly #errors = new Map<number, ErrorInfo>();
 
@@ -115,7 +117,10 @@ export class RecordTable {
     } else {
       r[o + FLAGS] = call.sync ? SYNC : 0;
     }
-    this.#metadata.push(call.metadata);
+    if (call.metadata !== undefined) {
+      this.#metadataRows.push(i);
+      this.#metadata.push(call.metadata);
+    }
     if (call.error !== undefined) this.#errors.set(i, call.error);
   }
 
@@ -149,8 +154,22 @@ export class RecordTable {
       voluntarySwitches: r[o + VOLUNTARY]!,
       involuntarySwitches: r[o + INVOLUNTARY]!,
       error: this.#errors.get(i),
-      metadata: this.#metadata[i],
+      metadata: this.#metadataOf(i),
     };
+  }
+
+  #metadataOf(i: number): Record<string, unknown> | undefined {
+    const rows = this.#metadataRows;
+    let lo = 0;
+    let hi = rows.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const row = rows[mid]!;
+      if (row === i) return this.#metadata[mid];
+      if (row < i) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return undefined;
   }
 }
 

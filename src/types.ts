@@ -213,10 +213,16 @@ export interface StageMetrics {
  */
 export interface StageFidelity {
   mode: 'full' | 'sampled';
-  /** About one call in this many gets the full probes (1 for `'full'`). */
+  /** About one timed call in this many gets the full probes (1 for `'full'`). */
   probeEvery: number;
   /** Calls whose CPU and heap were measured. */
   probedCalls: number;
+  /**
+   * About one call in this many has a record in `stages` (1: every call, until `maxStageRecords`).
+   * Stages of a few µs get sampled records, because writing a record costs more than their budget
+   * there; the calls without one are still timed and counted in full (`recordsOmitted`).
+   */
+  recordEvery: number;
 }
 
 /** Aggregates over every call of one stage name, however many records were kept. */
