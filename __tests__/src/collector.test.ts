@@ -6,6 +6,7 @@ import { expectValidReport } from '../helpers/schema';
 import { configErrorOf } from '../helpers/thrown';
 
 let dir: string;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 let monitor: PerformanceMonitor | undefined;
 
 beforeEach(() => {
@@ -267,6 +268,27 @@ describe('live statistics', () => {
     expect(live.peakMemoryMb).toBeGreaterThanOrEqual(live.currentMemoryMb);
   });
 
+  test('calls whose accounting is batched still count in live stats, checkpoints and the report', async () => {
+    const out = join(dir, 'batched.json');
+    const m = quiet({ outputPath: out, checkpointIntervalMs: 100 });
+    m.startMonitoring();
+    const step = withStage('step', (rows: number[]) => rows.length, { monitor: m });
+    // 8 calls probed (accounted at once), then batches of 32: 45 leaves 5 waiting
+    for (let i = 0; i < 45; i++) step([1, 2, 3]);
+    const live = m.getLivePerformanceStats();
+    expect(live.completedStages).toBe(45);
+    expect(live.rowsProcessed).toBe(135);
+    for (let i = 0; i < 3; i++) step([1, 2, 3]);
+    await sleep(250);
+    const checkpoint = expectValidReport(readFileSync(out, 'utf8'));
+    expect(checkpoint.stageSummaries[0]).toMatchObject({ name: 'step', calls: 48, rowsProcessed: 144 });
+    step([1]);
+    const report = expectValidReport(m.stopMonitoring());
+    expect(report.stageSummaries[0]).toMatchObject({ calls: 49, rowsProcessed: 145, recordsKept: 49 });
+    expect(report.stages).toHaveLength(49);
+    expect(report.run.rowsProcessed).toBe(145);
+  });
+
   test('without a run the live stats are zeros, never an exception', () => {
     const live = quiet().getLivePerformanceStats();
     expect(live).toMatchObject({ elapsedMs: 0, rowsProcessed: 0, activeStages: [], completedStages: 0 });
@@ -419,7 +441,6 @@ describe('bounded per-call records', () => {
 });
 
 describe('checkpoints', () => {
-  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
   test('a probe failure found again by every checkpoint is one flag, not one per checkpoint', async () => {
     const out = join(dir, 'cp-flags.json');
