@@ -313,9 +313,6 @@ class Frame implements ContextFrame {
   /** Links of the open-async-calls list (synchronous calls are found through the context). */
   prevOpen: Frame | undefined = undefined;
   nextOpen: Frame | undefined = undefined;
-  /** An async call's arguments and stage, for the shared reactions that end it. */
-  args: unknown[] | undefined = undefined;
-  def: StageDefinition | undefined = undefined;
 
   constructor(run: RunState, stats: StageStats, outer: ContextFrame | undefined, metadata: Record<string, unknown> | undefined) {
     this.run = run;
@@ -416,9 +413,6 @@ class RunState {
 
 const NO_ERROR: unique symbol = Symbol('stagemeter.noError');
 
-/** The reactions an async call's derived promise settles through (set in PerformanceMonitor's static block). */
-let settleFulfilled: (value: unknown) => unknown;
-let settleRejected: (error: unknown) => never;
 
 /** Rows held by one value: arrays and typed arrays by length, objects by numeric length/size/rowCount. */
 function rowsHeldBy(value: unknown): number | undefined {
@@ -793,19 +787,6 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     this.#linkOpen(run, frame);
     // The caller gets a promise that settles with the same value or the same error object, one
     // microtask after the original; rejections stay unhandled exactly when the caller ignores them.
-    if (!run.usesAls) {
-      // Promise hooks: the derived promise is created with `frame` innermost, so its reaction runs
-      // with `frame` innermost again, and two shared handlers find it there (no closures per call).
-      frame.args = args;
-      frame.def = def;
-      const outer = slot.current;
-      slot.current = frame;
-      try {
-        return promise.then(settleFulfilled, settleRejected);
-      } finally {
-        slot.current = outer;
-      }
-    }
     return promise.then(
       (value) => {
         this.#finish(frame, now(), NO_ERROR, value, args, def);
@@ -816,32 +797,6 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
         throw error;
       },
     );
-  }
-
-  static {
-    // The shared reactions of #trackPromise (they reach the private #finish from here).
-    const pendingFrame = (): Frame | undefined => {
-      const frame = slot.current;
-      // Only a frame the hooks restored for this very reaction is still pending here; with the
-      // hooks already removed (its run ended) the frame was closed at stop.
-      return frame instanceof Frame && !frame.sync && !frame.ended ? frame : undefined;
-    };
-    settleFulfilled = (value: unknown): unknown => {
-      const frame = pendingFrame();
-      if (frame !== undefined) {
-        frame.run.monitor.#finish(frame, now(), NO_ERROR, value, frame.args, frame.def);
-        frame.args = frame.def = undefined;
-      }
-      return value;
-    };
-    settleRejected = (error: unknown): never => {
-      const frame = pendingFrame();
-      if (frame !== undefined) {
-        frame.run.monitor.#finish(frame, now(), error, undefined, frame.args, frame.def);
-        frame.args = frame.def = undefined;
-      }
-      throw error;
-    };
   }
 
   #useAsyncContext(run: RunState): void {

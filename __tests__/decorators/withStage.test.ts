@@ -330,6 +330,26 @@ describe(`withStage (${decoratorMode} decorators build)`, () => {
       expect(report.stages.find((st) => st.name === 'from-timer')!.parentId).toBe(asyncContext === 'promise' ? undefined : parentId);
     });
 
+    if (asyncContext === 'promise') {
+      test("the application's own promises keep their shape; only promises made by then() or await carry the stage", async () => {
+        const monitor = monitorOf();
+        let made: Promise<number> | undefined;
+        let chained: Promise<number> | undefined;
+        const stage = withStage('makes-promises', async () => {
+          await tick();
+          made = Promise.resolve(1);
+          chained = made.then((x) => x + 1);
+          return chained;
+        }, { monitor });
+        monitor.startMonitoring();
+        await expect(stage()).resolves.toBe(2);
+        monitor.stopMonitoring();
+        const carries = (p: Promise<number>): boolean => Object.getOwnPropertySymbols(p).includes(Symbol.for('stagemeter.promiseFrame.v1'));
+        expect(carries(made!)).toBe(false);
+        expect(carries(chained!)).toBe(true);
+      });
+    }
+
     test('the context is switched on by the first async stage of a run and off when the run stops', async () => {
       const monitor = monitorOf();
       const users = (): number => (asyncContext === 'promise' ? slot.promiseHookUsers : slot.alsUsers);
