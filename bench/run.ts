@@ -87,7 +87,7 @@ async function main(): Promise<void> {
   if (only.has('micro')) {
     log('\n[1/5] per-call overhead');
     const picked = argValue('--variants')?.split(',');
-    micro = await section('micro', () => runMicro(picked !== undefined ? { rounds: quick ? 3 : 5, variants: picked } : { rounds: quick ? 3 : 5 }, log));
+    micro = await section('micro', () => runMicro(picked !== undefined ? { rounds: quick ? 3 : 9, variants: picked } : { rounds: quick ? 3 : 9 }, log));
   }
   if (only.has('memory')) {
     log('\n[2/5] heap growth of 10M calls of one hot stage');
@@ -96,7 +96,7 @@ async function main(): Promise<void> {
   }
   if (only.has('demo')) {
     log('\n[3/5] demo pipeline, monitored vs unmonitored (alternated)');
-    pipeline = await section('demo', () => runPipeline(quick ? 2 : 4, 12, quick ? 25_000 : 100_000, log));
+    pipeline = await section('demo', () => runPipeline(quick ? 2 : 6, 12, quick ? 25_000 : 100_000, log));
   }
   if (only.has('analyzer')) {
     log('\n[4/5] analyzer timing (1M samples, 100k records), in a worker thread');
@@ -123,7 +123,7 @@ async function main(): Promise<void> {
       fmt(x.batchSize, 0),
     ]);
     log(table(['variant', 'ns/call', 'round range', 'overhead ns (vs)', 'x raw', '/ OTel batch', 'calls/batch'], rows));
-    log(`  ${micro.rounds} rounds, batches of ~${micro.batchMs} ms, ${micro.roundTimeMs} ms per variant and round; async rows: x raw is vs raw_async (no ALS)`);
+    log(`  ${micro.rounds} rounds, batches of ~${micro.batchMs} ms, ${micro.roundTimeMs} ms per variant and round; async rows: x raw is vs raw_async (no hooks of any kind)`);
     log(`  OTel batch: ${micro.otel.batchSpansExported}/${micro.otel.batchSpansCreated} spans exported; simple: ${micro.otel.simpleSpansExported} exported; timerify entries observed ${micro.timerifyEntriesObserved}/${micro.timerifyCalls} calls`);
     log('\n== stagemeter report counts and fidelity per variant (last round) ==');
     const lastChecks = new Map<string, (typeof micro.stageChecks)[number]>();

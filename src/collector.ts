@@ -298,13 +298,18 @@ class Frame implements ContextFrame {
   readonly parent: Frame | undefined;
   readonly outer: ContextFrame | undefined;
   readonly metadata: Record<string, unknown> | undefined;
-  t0 = 0;
-  /** End of the call, for calls whose accounting is deferred (see #defer). */
-  t1 = 0;
-  durationMs = 0;
+  /**
+   * Start and duration, ms, set on the calls accounted at once (a deferred call keeps them in the
+   * run's pending buffer instead). Both start as `undefined`, so V8 keeps these fields tagged:
+   * a number field would get a heap-allocated double box in every frame, ~10 ns a call.
+   */
+  t0: number = UNSET;
+  durationMs: number = UNSET;
   rows = 0;
   rowsRecorded = false;
   ended = false;
+  /** Position on the run's stack of running hook calls (see RunState.stackStarts); -1 for manual stages. */
+  depth = -1;
   /** Finished synchronously: it held the event loop for its whole duration. */
   sync = true;
   /** Set when the call failed. */
@@ -343,6 +348,8 @@ interface FlagEntry {
  * reader of the run's figures flushes the batch first.
  */
 const PENDING_CALLS = 32;
+/** Hook calls nested deeper than this that are still running at stop are closed with 0 ms. */
+const MAX_STACK_STARTS = 64;
 
 /** Longest stage name; hooks reject longer ones at wrap time, startStage() truncates and flags. */
 const MAX_STAGE_NAME = 200;
@@ -377,7 +384,13 @@ class RunState {
   usesAls = false;
   /** Ended synchronous calls whose accounting waits for #flushPending (at most PENDING_CALLS). */
   readonly pending: Array<Frame | undefined> = new Array<Frame | undefined>(PENDING_CALLS).fill(undefined);
+  /** Start and end of each pending call, ms (two doubles per call: no boxes). */
+  readonly pendingTimes = new Float64Array(PENDING_CALLS * 2);
   pendingCount = 0;
+  /** Start of each hook call on the current stack, by depth (a call that is still running when
+   *  the run stops is closed with its elapsed time; its frame does not hold its start). */
+  readonly stackStarts = new Float64Array(MAX_STACK_STARTS);
+  stackDepth = 0;
   ended = false;
   peakRssMb = 0;
   flagsDropped = 0;
@@ -412,6 +425,9 @@ class RunState {
 }
 
 const NO_ERROR: unique symbol = Symbol('stagemeter.noError');
+
+/** Initial value of Frame's time fields (see there): `undefined`, typed as a number. */
+const UNSET = undefined as unknown as number;
 
 
 /** Rows held by one value: arrays and typed arrays by length, objects by numeric length/size/rowCount. */
@@ -708,23 +724,35 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     if (run.logStages && stats.kept < run.maxRecords) this.#logStart(frame);
     slot.current = frame;
     let result: unknown;
-    frame.t0 = now();
+    const depth = run.stackDepth;
+    frame.depth = depth;
+    run.stackDepth = depth + 1;
+    const t0 = now();
+    if (depth < MAX_STACK_STARTS) run.stackStarts[depth] = t0;
     try {
       result = def.usesAsyncContext ? this.#callInAsyncContext(run, frame, def, thisArg, args) : Reflect.apply(def.fn, thisArg, args);
     } catch (error) {
       const t1 = now();
       slot.current = prev;
+      run.stackDepth = depth;
+      frame.t0 = t0;
       this.#finish(frame, t1, error, undefined, args, def);
       throw error;
     }
+    run.stackDepth = depth;
     if (typeof result === 'object' && result instanceof Promise) {
       slot.current = prev;
+      frame.t0 = t0;
       return this.#trackPromise(frame, result, args, def);
     }
     const t1 = now();
     slot.current = prev;
-    if (frame.probe === undefined && !run.logStages) this.#defer(run, frame, t1, result, args, def);
-    else this.#finish(frame, t1, NO_ERROR, result, args, def);
+    if (frame.probe === undefined && !run.logStages) {
+      this.#defer(run, frame, t0, t1, result, args, def);
+    } else {
+      frame.t0 = t0;
+      this.#finish(frame, t1, NO_ERROR, result, args, def);
+    }
     return result;
   }
 
@@ -732,14 +760,15 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
    * Ends a successful synchronous call now (rows, `ended`) and queues the rest of its accounting
    * for #flushPending. Rows are counted here, so neither the arguments nor the result are kept.
    */
-  #defer(run: RunState, frame: Frame, t1: number, result: unknown, args: unknown[], def: StageDefinition): void {
+  #defer(run: RunState, frame: Frame, t0: number, t1: number, result: unknown, args: unknown[], def: StageDefinition): void {
     frame.ended = true;
     // The run ended during the call (stopMonitoring() from inside it): closed already.
     if (run.ended) return;
     frame.rows = def.rowsKind === ROWS_INPUT && !frame.rowsRecorded ? rowsOfArgs(args) : this.#rowsOf(frame, def, result, args);
-    frame.t1 = t1;
     const n = run.pendingCount;
     run.pending[n] = frame;
+    run.pendingTimes[2 * n] = t0;
+    run.pendingTimes[2 * n + 1] = t1;
     run.pendingCount = n + 1;
     if (n + 1 === PENDING_CALLS) this.#flushPending(run);
   }
@@ -749,12 +778,13 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     const n = run.pendingCount;
     run.pendingCount = 0;
     const pending = run.pending;
+    const times = run.pendingTimes;
     for (let i = 0; i < n; i++) {
       const frame = pending[i]!;
       pending[i] = undefined;
-      const d = frame.t1 - frame.t0;
-      frame.durationMs = d > 0 ? d : 0;
-      this.#account(frame, frame.t1);
+      const t0 = times[2 * i]!;
+      const t1 = times[2 * i + 1]!;
+      this.#account(frame, t0, t1 > t0 ? t1 - t0 : 0, t1);
     }
   }
 
@@ -860,20 +890,20 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     // A call that outlived its run (an async stage still pending at stop) was already closed.
     if (run.ended) return;
     const d = t1 - frame.t0;
-    frame.durationMs = d > 0 ? d : 0;
+    const durationMs = d > 0 ? d : 0;
+    frame.durationMs = durationMs;
     if (frame.probe !== undefined) this.#probeEnd(frame, frame.probe);
     if (def !== undefined) {
       frame.rows = def.rowsKind === ROWS_INPUT && !frame.rowsRecorded ? rowsOfArgs(args!) : this.#rowsOf(frame, def, result, args!);
     }
     if (error !== NO_ERROR) this.#recordError(frame, error);
-    this.#account(frame, t1);
+    this.#account(frame, frame.t0, durationMs, t1);
   }
 
   /** A finished call's share of the stage's and run's figures, its record, the policy. */
-  #account(frame: Frame, t1: number): void {
+  #account(frame: Frame, t0: number, durationMs: number, t1: number): void {
     const run = frame.run;
     const stats = frame.stats;
-    const durationMs = frame.durationMs;
     const c = ++stats.calls;
     stats.totalMs += durationMs;
     if (durationMs > stats.maxMs) stats.maxMs = durationMs;
@@ -887,7 +917,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     }
     if (stats.kept < run.maxRecords && (stats.recordEvery === 1 || --stats.recordCountdown <= 0)) {
       if (stats.recordEvery > 1) stats.recordCountdown = stats.nextCountdown(stats.recordEvery);
-      this.#keep(run, frame);
+      this.#keep(run, frame, t0, durationMs);
       if (stats.omitted > 0) stats.sketch.add(durationMs);
     } else {
       // While every call has a record, quantiles come from the records; from the first call
@@ -909,9 +939,9 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     frame.stats.failures++;
   }
 
-  #keep(run: RunState, frame: Frame): void {
+  #keep(run: RunState, frame: Frame, t0: number, durationMs: number): void {
     frame.stats.kept++;
-    run.records.add(frame, frame.stats.index);
+    run.records.add(frame, frame.stats.index, t0, durationMs);
     if (run.logStages) this.#logEnd(frame);
   }
 
@@ -1108,6 +1138,8 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     for (let i = open.length - 1; i >= 0; i--) {
       const frame = open[i]!;
       const err = Object.assign(new Error(`still running when the run ended (${run.endReason})`), { name: 'StageNotEnded' });
+      // A hook call still on the stack has its start in stackStarts, not on its frame.
+      if (frame.t0 === undefined) frame.t0 = frame.depth >= 0 && frame.depth < MAX_STACK_STARTS ? run.stackStarts[frame.depth]! : t1;
       this.#finish(frame, t1, err, undefined, undefined, undefined);
     }
     run.manual.clear();

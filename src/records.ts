@@ -94,16 +94,16 @@ export class RecordTable {
     this.#rows = rows;
   }
 
-  /** Appends one finished call. */
-  add(call: RecordSource, stage: number): void {
+  /** Appends one finished call (its start and duration passed apart: a deferred call's frame has neither). */
+  add(call: RecordSource, stage: number, t0: number = call.t0, durationMs: number = call.durationMs): void {
     const i = this.#length++;
     const o = i * WIDTH;
     if (o + WIDTH > this.#rows.length) this.#grow();
     const r = this.#rows;
     r[o + ID] = call.id;
     r[o + PARENT] = call.parent === undefined ? -1 : call.parent.id;
-    r[o + T0] = call.t0;
-    r[o + DURATION] = call.durationMs;
+    r[o + T0] = t0;
+    r[o + DURATION] = durationMs;
     r[o + ROWS] = call.rows;
     r[o + STAGE] = stage;
     const probe = call.probe;

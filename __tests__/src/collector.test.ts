@@ -168,6 +168,37 @@ describe('misuse becomes a quality flag, never an exception', () => {
     expect(report.qualityFlags.find((f) => f.code === 'invalid_rows')?.stage).toBe('s');
   });
 
+  test('stopMonitoring from inside nested hook calls closes them with the time they had run', () => {
+    const m = quiet();
+    m.startMonitoring();
+    let report: ReturnType<PerformanceMonitor['stopMonitoring']> | undefined;
+    const spinMs = (ms: number): void => {
+      const end = performance.now() + ms;
+      while (performance.now() < end) {
+        // busy
+      }
+    };
+    const inner = withStage('inner', () => {
+      spinMs(3);
+      report = m.stopMonitoring();
+      return 'still returns';
+    }, { monitor: m });
+    const outer = withStage('outer', () => {
+      spinMs(3);
+      return inner();
+    }, { monitor: m });
+    for (let i = 0; i < 40; i++) withStage('before', () => i, { monitor: m })(); // some deferred accounting on the way
+    expect(outer()).toBe('still returns');
+    const stages = expectValidReport(report!).stages;
+    const byName = (n: string) => stages.find((st) => st.name === n)!;
+    expect(stages.filter((st) => st.name === 'before')).toHaveLength(40);
+    expect(byName('inner')).toMatchObject({ success: false, error: { name: 'StageNotEnded' } });
+    expect(byName('outer')).toMatchObject({ success: false, error: { name: 'StageNotEnded' } });
+    expect(byName('inner').durationMs).toBeGreaterThanOrEqual(3);
+    expect(byName('outer').durationMs).toBeGreaterThanOrEqual(6);
+    expect(byName('inner').parentId).toBe(byName('outer').id);
+  });
+
   test('stages still open at stopMonitoring are closed as failed, never dropped', async () => {
     const m = quiet();
     m.startMonitoring();
