@@ -45,7 +45,7 @@ const MB = 1024 * 1024;
 // Fidelity policy. Every stage call may cost max(150 ns, 1 % of the stage's mean duration): its
 // budget. Every call is timed (two clock reads) and counted. What else a call can cost, measured
 // by `npm run bench` on a 2-core Node 20 VM whose caches other tenants share:
-// - On a hot stage, whose code and data stay in cache, a timed call with its record costs ~146 ns.
+// - On a hot stage, whose code and data stay in cache, a timed call with its record costs 130-150 ns.
 // - Right after a call of a few µs or more, the wrapper's code and data are cold: a timed call
 //   costs ~200 ns without a record, and writing the record (a fresh 96-byte row) ~250 ns more.
 //   Such stages get one record in `recordEvery` calls where the budget cannot pay for one per
@@ -62,8 +62,6 @@ const MB = 1024 * 1024;
 export const HOT_BUDGET_NS = 150;
 /** Share of a stage's mean duration its instrumentation may cost. */
 export const BUDGET_FRACTION = 0.01;
-/** Cost of a timed and recorded call of a hot stage (two clock reads, context, counters, record), ns. */
-export const TIMING_OVERHEAD_NS = 146;
 /** Cost of a timed call without a record right after WARM_BELOW_NS or more of work (cold caches), ns. */
 export const COLD_TIMED_CALL_NS = 200;
 /** Cost of writing a call's record right after WARM_BELOW_NS or more of work, ns. */

@@ -1,5 +1,5 @@
 import { recordOf, RecordTable, type RecordSource } from '../../src/records';
-import { HOT_BUDGET_NS, probeEveryFor, recordEveryFor, TIMING_OVERHEAD_NS } from '../../src/collector';
+import { BUDGET_FRACTION, HOT_BUDGET_NS, probeEveryFor, recordEveryFor } from '../../src/collector';
 
 function call(id: number, extra: Partial<RecordSource> = {}): RecordSource {
   return { id, parent: undefined, t0: id * 10, durationMs: id / 2, rows: id * 3, sync: true, error: undefined, metadata: undefined, probe: undefined, ...extra };
@@ -38,7 +38,7 @@ describe('per-call records kept as columns', () => {
 describe('fidelity policy', () => {
   test('the budget constants', () => {
     expect(HOT_BUDGET_NS).toBe(150);
-    expect(TIMING_OVERHEAD_NS).toBe(146);
+    expect(BUDGET_FRACTION).toBe(0.01);
   });
 
   test.each([
