@@ -161,23 +161,24 @@ const ROWS_FN = 3;
  * @internal A wrapped function's stage, built once when withStage or the decorator is applied.
  */
 export class StageDefinition {
+  // What every call reads comes first (one cache line).
+  /** Per-run cache of the stats object, so the hot path skips the Map lookup. */
+  cacheRun: RunState | undefined = undefined;
+  cacheStats: StageStats | undefined = undefined;
+  readonly fn: (...args: unknown[]) => unknown;
+  /** Run calls inside the AsyncLocalStorage (async functions, or after one returned a promise). */
+  usesAsyncContext: boolean;
+  readonly rowsKind: number;
   /** Resolved lazily for decorated methods (the class name is known at the first call). */
   name: string;
-  readonly fn: (...args: unknown[]) => unknown;
-  readonly rowsKind: number;
   readonly rowsFixed: number;
   readonly rowsFn: ((result: unknown, args: unknown[]) => number) | undefined;
   /** JSON-safe snapshot of the metadata (redacted per monitor when the report is built). */
   readonly metadata: Record<string, unknown> | undefined;
   /** What had to be changed to make the metadata JSON (flagged in each run that calls the stage). */
   readonly metadataNotes: string[] | undefined;
-  /** Run calls inside the AsyncLocalStorage (async functions, or after one returned a promise). */
-  usesAsyncContext: boolean;
   /** Set by the standard-mode decorator until the declaring class is known. */
   resolveName: ((self: unknown) => void) | undefined = undefined;
-  /** Per-run cache of the stats object, so the hot path skips the Map lookup. */
-  cacheRun: RunState | undefined = undefined;
-  cacheStats: StageStats | undefined = undefined;
 
   constructor(name: string, fn: (...args: unknown[]) => unknown, rows: RowsOption | undefined, metadata: Record<string, unknown> | undefined) {
     this.name = name;
@@ -222,6 +223,9 @@ class StageStats {
   readonly index: number;
   calls = 0;
   failures = 0;
+  /** Calls left before the next fully probed one (read by every call: first, with `kept`). */
+  countdown = 0;
+  kept = 0;
   totalMs = 0;
   maxMs = 0;
   minMs = Infinity;
@@ -229,7 +233,6 @@ class StageStats {
   syncCalls = 0;
   readonly sketch = new QuantileSketch();
   probeEvery = 1;
-  countdown = 0;
   probedCalls = 0;
   /** About one call in this many gets a record (within the run's maxStageRecords). */
   recordEvery = 1;
@@ -241,7 +244,6 @@ class StageStats {
   involuntarySwitches = 0;
   heapDeltaSumMb = 0;
   heapDeltaMaxMb = -Infinity;
-  kept = 0;
   omitted = 0;
   /** xorshift state for jittering which calls get probed (avoids aliasing with periodic work). */
   seed: number;
@@ -306,7 +308,7 @@ class Frame implements ContextFrame {
   rows = 0;
   rowsRecorded = false;
   ended = false;
-  /** Position on the run's stack of running hook calls (see RunState.stackStarts); -1 for manual stages. */
+  /** Position on the run's stack of running hook calls (see RunState.times); -1 for manual stages. */
   depth = -1;
   /** Finished synchronously: it held the event loop for its whole duration. */
   sync = true;
@@ -359,6 +361,29 @@ const RATE_WINDOW_MS = 5000;
 const RATE_MARK_MS = 250;
 
 class RunState {
+  // The fields every hook call reads or writes come first, so they share two cache lines: right
+  // after a long call they are out of the caches, and each line costs a miss (see PENDING_CALLS).
+  ended = false;
+  readonly logStages: boolean;
+  readonly maxRecords: number;
+  lastId = 0;
+  stackDepth = 0;
+  pendingCount = 0;
+  /** Ended synchronous calls whose accounting waits for #flushPending (at most PENDING_CALLS). */
+  readonly pending: Array<Frame | undefined> = new Array<Frame | undefined>(PENDING_CALLS).fill(undefined);
+  /**
+   * Times, ms, in one array (one object to reach): at [0, MAX_STACK_STARTS) the start of each hook
+   * call on the current stack, by depth (a call still running when the run stops is closed with
+   * its elapsed time; its frame does not hold its start); after that, the start and end of each
+   * pending call (doubles in a typed array: no boxes).
+   */
+  readonly times = new Float64Array(MAX_STACK_STARTS + PENDING_CALLS * 2);
+  rows = 0;
+  lastRateMark = -Infinity;
+  usesAsyncContext = false;
+  /** The async context is an AsyncLocalStorage (`asyncContext: 'asyncLocalStorage'`). */
+  usesAls = false;
+  openAsync: Frame | undefined = undefined;
   readonly monitor: PerformanceMonitor;
   readonly id = randomUUID();
   readonly name: string;
@@ -373,29 +398,10 @@ class RunState {
   readonly manual = new Map<string, Frame>();
   readonly flags = new Map<string, FlagEntry>();
   readonly samples: SampleStore;
-  readonly logStages: boolean;
-  lastId = 0;
-  rows = 0;
-  openAsync: Frame | undefined = undefined;
-  usesAsyncContext = false;
-  /** The async context is an AsyncLocalStorage (`asyncContext: 'asyncLocalStorage'`). */
-  usesAls = false;
-  /** Ended synchronous calls whose accounting waits for #flushPending (at most PENDING_CALLS). */
-  readonly pending: Array<Frame | undefined> = new Array<Frame | undefined>(PENDING_CALLS).fill(undefined);
-  /** Start and end of each pending call, ms (two doubles per call: no boxes). */
-  readonly pendingTimes = new Float64Array(PENDING_CALLS * 2);
-  pendingCount = 0;
-  /** Start of each hook call on the current stack, by depth (a call that is still running when
-   *  the run stops is closed with its elapsed time; its frame does not hold its start). */
-  readonly stackStarts = new Float64Array(MAX_STACK_STARTS);
-  stackDepth = 0;
-  ended = false;
   peakRssMb = 0;
   flagsDropped = 0;
   /** [t, rows] checkpoints for the live throughput window. */
   rateMarks: number[] = [];
-  lastRateMark = -Infinity;
-  readonly maxRecords: number;
   fatalError: { name: string; message: string; stack?: string } | undefined = undefined;
   endReason: string | undefined = undefined;
   sampler: Sampler | undefined = undefined;
@@ -726,7 +732,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     frame.depth = depth;
     run.stackDepth = depth + 1;
     const t0 = now();
-    if (depth < MAX_STACK_STARTS) run.stackStarts[depth] = t0;
+    if (depth < MAX_STACK_STARTS) run.times[depth] = t0;
     try {
       result = def.usesAsyncContext ? this.#callInAsyncContext(run, frame, def, thisArg, args) : Reflect.apply(def.fn, thisArg, args);
     } catch (error) {
@@ -765,8 +771,8 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     frame.rows = def.rowsKind === ROWS_INPUT && !frame.rowsRecorded ? rowsOfArgs(args) : this.#rowsOf(frame, def, result, args);
     const n = run.pendingCount;
     run.pending[n] = frame;
-    run.pendingTimes[2 * n] = t0;
-    run.pendingTimes[2 * n + 1] = t1;
+    run.times[MAX_STACK_STARTS + 2 * n] = t0;
+    run.times[MAX_STACK_STARTS + 2 * n + 1] = t1;
     run.pendingCount = n + 1;
     if (n + 1 === PENDING_CALLS) this.#flushPending(run);
   }
@@ -776,12 +782,12 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     const n = run.pendingCount;
     run.pendingCount = 0;
     const pending = run.pending;
-    const times = run.pendingTimes;
+    const times = run.times;
     for (let i = 0; i < n; i++) {
       const frame = pending[i]!;
       pending[i] = undefined;
-      const t0 = times[2 * i]!;
-      const t1 = times[2 * i + 1]!;
+      const t0 = times[MAX_STACK_STARTS + 2 * i]!;
+      const t1 = times[MAX_STACK_STARTS + 2 * i + 1]!;
       this.#account(frame, t0, t1 > t0 ? t1 - t0 : 0, t1);
     }
   }
@@ -1137,7 +1143,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
       const frame = open[i]!;
       const err = Object.assign(new Error(`still running when the run ended (${run.endReason})`), { name: 'StageNotEnded' });
       // A hook call still on the stack has its start in stackStarts, not on its frame.
-      if (frame.t0 === undefined) frame.t0 = frame.depth >= 0 && frame.depth < MAX_STACK_STARTS ? run.stackStarts[frame.depth]! : t1;
+      if (frame.t0 === undefined) frame.t0 = frame.depth >= 0 && frame.depth < MAX_STACK_STARTS ? run.times[frame.depth]! : t1;
       this.#finish(frame, t1, err, undefined, undefined, undefined);
     }
     run.manual.clear();
