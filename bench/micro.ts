@@ -488,7 +488,7 @@ export async function runMicro(options: MicroOptions, log: (line: string) => voi
 
   // --- async -----------------------------------------------------------------------------------
   const rawAsyncLoop = asyncLoop('raw_async');
-  add({ id: 'raw_async', label: 'raw async call (no AsyncLocalStorage)', baseline: undefined, kind: 'async', run: (n) => rawAsyncLoop(trivialAsync, n),
+  add({ id: 'raw_async', label: 'raw async call (no hooks of any kind)', baseline: undefined, kind: 'async', run: (n) => rawAsyncLoop(trivialAsync, n),
     setup: () => {
       if (monitor.isMonitoring) monitor.stopMonitoring();
       if (slot.alsUsers !== 0 || slot.promiseHookUsers !== 0) throw new Error('stagemeter async context still in use');

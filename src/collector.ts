@@ -52,7 +52,7 @@ const MB = 1024 * 1024;
 //   call (stages of about 2-45 µs); the others are counted, timed and in the sketch, not in `stages`.
 // - Full probes (CPU time and context switches from process.resourceUsage(), heap from
 //   v8.getHeapStatistics(), at both ends) cost ~2 µs warm and 10-40 µs after a long call (priced
-//   in place), and slow the code after them down a little more. They may spend 4 ns per call of a
+//   in place), and slow the code after them down a little more. They may spend 2 ns per call of a
 //   hot stage and 10 % of the budget otherwise, amortised over about one call in `probeEvery`.
 // Every stage is fully probed for its first 8 calls and fully recorded for its first 1024; the
 // policy is revisited at every power-of-two call count.
@@ -77,8 +77,8 @@ const MAX_RECORD_EVERY = 64;
 /** Share of a stage's budget its sampled full probes may spend, amortised (priced in place; a
  *  probe also slows the code after it a little, which its price does not show: a small share). */
 const PROBE_SHARE_OF_BUDGET = 0.1;
-/** Amortised probe spend allowed per call of a hot stage, ns (probeEvery lands near 1024). */
-const HOT_PROBE_BUDGET_NS = 4;
+/** Amortised probe spend allowed per call of a hot stage, ns (probeEvery lands near 2048). */
+const HOT_PROBE_BUDGET_NS = 2;
 
 function budgetNsFor(meanNs: number): number {
   return Math.max(HOT_BUDGET_NS, meanNs * BUDGET_FRACTION);
@@ -236,6 +236,8 @@ class StageStats {
   probedCalls = 0;
   /** About one call in this many gets a record (within the run's maxStageRecords). */
   recordEvery = 1;
+  /** Successful calls are accounted in batches (stages of WARM_BELOW_NS and more; see PENDING_CALLS). */
+  batchAccounting = true;
   recordCountdown = 0;
   probedWallMs = 0;
   cpuUserUs = 0;
@@ -342,10 +344,11 @@ interface FlagEntry {
 }
 
 /**
- * Successful synchronous calls are accounted (stage totals, records, sketch, policy) in batches
- * of this many: right after a call of a few µs or more, that code and its data are out of the
- * CPU caches, and the batch pays for bringing them back once instead of on every call. Every
- * reader of the run's figures flushes the batch first.
+ * Successful synchronous calls of stages with a mean of WARM_BELOW_NS or more are accounted
+ * (stage totals, records, sketch, policy) in batches of this many: right after such a call, that
+ * code and its data are out of the CPU caches, and the batch pays for bringing them back once
+ * instead of on every call. Hot stages, which keep them in cache, are accounted at once (the
+ * queue would only add work). Every reader of the run's figures flushes the batch first.
  */
 const PENDING_CALLS = 32;
 /** Hook calls nested deeper than this that are still running at stop are closed with 0 ms. */
@@ -752,7 +755,8 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     const t1 = now();
     slot.current = prev;
     if (frame.probe === undefined && !run.logStages) {
-      this.#defer(run, frame, t0, t1, result, args, def);
+      if (stats.batchAccounting) this.#defer(run, frame, t0, t1, result, args, def);
+      else this.#accountNow(run, frame, t0, t1, result, args, def);
     } else {
       frame.t0 = t0;
       this.#finish(frame, t1, NO_ERROR, result, args, def);
@@ -775,6 +779,14 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     run.times[MAX_STACK_STARTS + 2 * n + 1] = t1;
     run.pendingCount = n + 1;
     if (n + 1 === PENDING_CALLS) this.#flushPending(run);
+  }
+
+  /** #defer without the queue, for hot stages: their accounting code and data stay in cache. */
+  #accountNow(run: RunState, frame: Frame, t0: number, t1: number, result: unknown, args: unknown[], def: StageDefinition): void {
+    frame.ended = true;
+    if (run.ended) return;
+    frame.rows = def.rowsKind === ROWS_INPUT && !frame.rowsRecorded ? rowsOfArgs(args) : this.#rowsOf(frame, def, result, args);
+    this.#account(frame, t0, t1 > t0 ? t1 - t0 : 0, t1);
   }
 
   /** Accounts the queued calls (see PENDING_CALLS). */
@@ -954,6 +966,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     stats.probeEvery = probeEveryFor(meanNs, stats.probeCostNs > 0 ? stats.probeCostNs : (fullProbeCostNs ?? 2000));
     if (stats.countdown > stats.probeEvery * 2) stats.countdown = stats.nextCountdown();
     stats.recordEvery = stats.calls >= SAMPLED_RECORDS_AFTER_CALLS ? recordEveryFor(meanNs) : 1;
+    stats.batchAccounting = meanNs >= WARM_BELOW_NS;
     if (stats.recordCountdown > stats.recordEvery * 2) stats.recordCountdown = stats.nextCountdown(stats.recordEvery);
   }
 

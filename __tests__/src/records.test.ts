@@ -43,8 +43,8 @@ describe('fidelity policy', () => {
 
   test.each([
     // mean duration ns, probe cost ns, expected probeEvery
-    [100, 3000, 1024], // hot: 4 ns of probes a call
-    [10_000, 3000, 1024], // 1 % of 10 µs is under 150 ns: treated as hot
+    [100, 3000, 2048], // hot: 2 ns of probes a call
+    [10_000, 3000, 2048], // 1 % of 10 µs is under 150 ns: treated as hot
     [100_000, 3000, 32], // 1 % = 1000 ns; probes may spend 10 %: 100 ns
     [250_000, 4000, 16], // 254 ns for probes
     [1_000_000, 4000, 4], // 1000 ns
@@ -59,7 +59,7 @@ describe('fidelity policy', () => {
       for (const costNs of [1500, 3000, 6000, 40_000]) {
         const k = probeEveryFor(meanNs, costNs);
         const budget = Math.max(HOT_BUDGET_NS, meanNs * 0.01);
-        const share = budget <= HOT_BUDGET_NS ? 4 : budget * 0.1;
+        const share = budget <= HOT_BUDGET_NS ? 2 : budget * 0.1;
         expect(costNs / k).toBeLessThanOrEqual(share);
         // and not needlessly rare: twice as often would not fit
         if (k > 1) expect(costNs / (k / 2)).toBeGreaterThan(share);
