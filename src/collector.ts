@@ -218,13 +218,16 @@ export function checkStageOptions(rows: unknown, metadata: unknown, monitor: unk
 
 /** Aggregates of one stage name over every call of a run. */
 class StageStats {
+  // Read by every call: first, on the object's first cache line.
+  /** Calls left before the next fully probed one. */
+  countdown = 0;
+  /** Successful calls are accounted in batches (stages of WARM_BELOW_NS and more; see PENDING_CALLS). */
+  batchAccounting = true;
   readonly name: string;
   /** Position among the run's stages (records refer to their stage by it). */
   readonly index: number;
   calls = 0;
   failures = 0;
-  /** Calls left before the next fully probed one (read by every call: first, with `kept`). */
-  countdown = 0;
   kept = 0;
   totalMs = 0;
   maxMs = 0;
@@ -236,8 +239,6 @@ class StageStats {
   probedCalls = 0;
   /** About one call in this many gets a record (within the run's maxStageRecords). */
   recordEvery = 1;
-  /** Successful calls are accounted in batches (stages of WARM_BELOW_NS and more; see PENDING_CALLS). */
-  batchAccounting = true;
   recordCountdown = 0;
   probedWallMs = 0;
   cpuUserUs = 0;
