@@ -166,7 +166,7 @@ export class StageDefinition {
   cacheRun: RunState | undefined = undefined;
   cacheStats: StageStats | undefined = undefined;
   readonly fn: (...args: unknown[]) => unknown;
-  /** Run calls inside the AsyncLocalStorage (async functions, or after one returned a promise). */
+  /** Calls carry their stage into async continuations (async functions, or after one returned a promise). */
   usesAsyncContext: boolean;
   readonly rowsKind: number;
   /** Resolved lazily for decorated methods (the class name is known at the first call). */
@@ -436,7 +436,6 @@ const NO_ERROR: unique symbol = Symbol('stagemeter.noError');
 
 /** Initial value of Frame's time fields (see there): `undefined`, typed as a number. */
 const UNSET = undefined as unknown as number;
-
 
 /** Rows held by one value: arrays and typed arrays by length, objects by numeric length/size/rowCount. */
 function rowsHeldBy(value: unknown): number | undefined {
@@ -756,8 +755,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     const t1 = now();
     slot.current = prev;
     if (frame.probe === undefined && !run.logStages) {
-      if (stats.batchAccounting) this.#defer(run, frame, t0, t1, result, args, def);
-      else this.#accountNow(run, frame, t0, t1, result, args, def);
+      this.#endSync(run, frame, t0, t1, result, args, def);
     } else {
       frame.t0 = t0;
       this.#finish(frame, t1, NO_ERROR, result, args, def);
@@ -766,28 +764,25 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
   }
 
   /**
-   * Ends a successful synchronous call now (rows, `ended`) and queues the rest of its accounting
-   * for #flushPending. Rows are counted here, so neither the arguments nor the result are kept.
+   * Ends a successful synchronous call that needs no probe or log line: rows and `ended` now, so
+   * neither the arguments nor the result are kept; the rest of its accounting now for a hot
+   * stage, queued for #flushPending otherwise (see PENDING_CALLS).
    */
-  #defer(run: RunState, frame: Frame, t0: number, t1: number, result: unknown, args: unknown[], def: StageDefinition): void {
+  #endSync(run: RunState, frame: Frame, t0: number, t1: number, result: unknown, args: unknown[], def: StageDefinition): void {
     frame.ended = true;
     // The run ended during the call (stopMonitoring() from inside it): closed already.
     if (run.ended) return;
     frame.rows = def.rowsKind === ROWS_INPUT && !frame.rowsRecorded ? rowsOfArgs(args) : this.#rowsOf(frame, def, result, args);
+    if (!frame.stats.batchAccounting) {
+      this.#account(frame, t0, t1 > t0 ? t1 - t0 : 0, t1);
+      return;
+    }
     const n = run.pendingCount;
     run.pending[n] = frame;
     run.times[MAX_STACK_STARTS + 2 * n] = t0;
     run.times[MAX_STACK_STARTS + 2 * n + 1] = t1;
     run.pendingCount = n + 1;
     if (n + 1 === PENDING_CALLS) this.#flushPending(run);
-  }
-
-  /** #defer without the queue, for hot stages: their accounting code and data stay in cache. */
-  #accountNow(run: RunState, frame: Frame, t0: number, t1: number, result: unknown, args: unknown[], def: StageDefinition): void {
-    frame.ended = true;
-    if (run.ended) return;
-    frame.rows = def.rowsKind === ROWS_INPUT && !frame.rowsRecorded ? rowsOfArgs(args) : this.#rowsOf(frame, def, result, args);
-    this.#account(frame, t0, t1 > t0 ? t1 - t0 : 0, t1);
   }
 
   /** Accounts the queued calls (see PENDING_CALLS). */
@@ -967,8 +962,8 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     stats.probeEvery = probeEveryFor(meanNs, stats.probeCostNs > 0 ? stats.probeCostNs : (fullProbeCostNs ?? 2000));
     if (stats.countdown > stats.probeEvery * 2) stats.countdown = stats.nextCountdown();
     stats.recordEvery = stats.calls >= SAMPLED_RECORDS_AFTER_CALLS ? recordEveryFor(meanNs) : 1;
-    stats.batchAccounting = meanNs >= WARM_BELOW_NS;
     if (stats.recordCountdown > stats.recordEvery * 2) stats.recordCountdown = stats.nextCountdown(stats.recordEvery);
+    stats.batchAccounting = meanNs >= WARM_BELOW_NS;
   }
 
   #rowsOf(frame: Frame, def: StageDefinition, result: unknown, args: unknown[]): number {
@@ -1149,14 +1144,13 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
   #stop(status: 'completed' | 'aborted', reason: string): PerformanceReport {
     const run = this.#run!;
     run.endReason ??= reason;
-    this.#flushPending(run);
     const t1 = now();
     // Close what is still open as failed, innermost first, so parents outlast their children.
     const open = this.#openFrames(run);
     for (let i = open.length - 1; i >= 0; i--) {
       const frame = open[i]!;
       const err = Object.assign(new Error(`still running when the run ended (${run.endReason})`), { name: 'StageNotEnded' });
-      // A hook call still on the stack has its start in stackStarts, not on its frame.
+      // A hook call still on the stack has its start in run.times, not on its frame.
       if (frame.t0 === undefined) frame.t0 = frame.depth >= 0 && frame.depth < MAX_STACK_STARTS ? run.times[frame.depth]! : t1;
       this.#finish(frame, t1, err, undefined, undefined, undefined);
     }

@@ -6,10 +6,10 @@
  * chosen by the `asyncContext` option; either is switched on only when a run meets its first
  * async stage, and off again when the last run that used it stops:
  *
- * - `'promise'` (default): V8 promise hooks (`v8.promiseHooks`). A promise created while a stage is
- *   innermost carries that stage (one property on the promise); when one of its reactions (an
- *   `await` continuation, a `.then` callback) runs, `before` makes it innermost again and `after`
- *   restores what was there. This covers async/await and promise chains, which is how pipelines
+ * - `'promise'` (default): V8 promise hooks (`v8.promiseHooks`). A promise made by `then()` or
+ *   `await` while a stage is innermost carries that stage (one property on the promise); when its
+ *   reaction (the `.then` callback, the code after the `await`) runs, `before` makes the stage
+ *   innermost again and `after` restores what was there. This covers async/await and promise chains, which is how pipelines
  *   are written, at about half what an AsyncLocalStorage costs every promise of the process
  *   (measured on Node 20: +40 ns per awaited call against +100 ns; `npm run bench`). Callback APIs
  *   (timers, event emitters, stream events) are not followed: a stage called from such a callback
