@@ -32,9 +32,10 @@
  *   full probes a stage samples on 1 call in k are in it in proportion); a round's overhead is the
  *   median of its iterations' mean differences (a burst of another process spoils one iteration,
  *   not the figure), and the variant's is the median over rounds.
- * - Every instrumentation that installs an AsyncLocalStorage (AsyncLocalStorage.run,
- *   OpenTelemetry's context manager, a stagemeter run with async stages) is disabled again when
- *   its variant ends, so it does not tax the promises of the variants measured after it.
+ * - Every instrumentation that installs an AsyncLocalStorage or promise hooks
+ *   (AsyncLocalStorage.run, OpenTelemetry's context manager, a stagemeter run with async stages)
+ *   is disabled again when its variant ends, so it does not tax the promises of the variants
+ *   measured after it.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { performance, PerformanceObserver } from 'node:perf_hooks';
