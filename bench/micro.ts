@@ -353,14 +353,12 @@ export async function runMicro(options: MicroOptions, log: (line: string) => voi
   // The singleton, with the options a user gets by default (sampler on, 1000 ms).
   const monitor: PerformanceMonitor = createPerformanceMonitor();
   setMonitor(monitor);
-  let lastReport: PerformanceReport | undefined;
   const startRun = (id: string): void => {
     if (monitor.isMonitoring) monitor.stopMonitoring();
     monitor.startMonitoring({ runName: `bench:${id}` });
   };
   const stopRun = (): PerformanceReport => {
-    lastReport = monitor.stopMonitoring();
-    return lastReport;
+    return monitor.stopMonitoring();
   };
   const check = (variant: string, report: PerformanceReport, stage: string, expected: number, note?: string): void => {
     const s = summaryOf(report, stage);

@@ -63,9 +63,9 @@ export const HOT_BUDGET_NS = 150;
 /** Share of a stage's mean duration its instrumentation may cost. */
 export const BUDGET_FRACTION = 0.01;
 /** Cost of a timed call without a record right after WARM_BELOW_NS or more of work (cold caches), ns. */
-export const COLD_TIMED_CALL_NS = 200;
+const COLD_TIMED_CALL_NS = 200;
 /** Cost of writing a call's record right after WARM_BELOW_NS or more of work, ns. */
-export const COLD_RECORD_NS = 250;
+const COLD_RECORD_NS = 250;
 /** Stages with a shorter mean run with the wrapper's code and data in cache. */
 const WARM_BELOW_NS = 2000;
 /** Calls of every stage that are fully probed before the policy decides. */
@@ -772,7 +772,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     frame.ended = true;
     // The run ended during the call (stopMonitoring() from inside it): closed already.
     if (run.ended) return;
-    frame.rows = def.rowsKind === ROWS_INPUT && !frame.rowsRecorded ? rowsOfArgs(args) : this.#rowsOf(frame, def, result, args);
+    frame.rows = this.#callRows(frame, def, result, args);
     if (!frame.stats.batchAccounting) {
       this.#account(frame, t0, t1 > t0 ? t1 - t0 : 0, t1);
       return;
@@ -906,7 +906,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     frame.durationMs = durationMs;
     if (frame.probe !== undefined) this.#probeEnd(frame, frame.probe);
     if (def !== undefined) {
-      frame.rows = def.rowsKind === ROWS_INPUT && !frame.rowsRecorded ? rowsOfArgs(args!) : this.#rowsOf(frame, def, result, args!);
+      frame.rows = this.#callRows(frame, def, result, args!);
     }
     if (error !== NO_ERROR) this.#recordError(frame, error);
     this.#account(frame, frame.t0, durationMs, t1);
@@ -964,6 +964,11 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     stats.recordEvery = stats.calls >= SAMPLED_RECORDS_AFTER_CALLS ? recordEveryFor(meanNs) : 1;
     if (stats.recordCountdown > stats.recordEvery * 2) stats.recordCountdown = stats.nextCountdown(stats.recordEvery);
     stats.batchAccounting = meanNs >= WARM_BELOW_NS;
+  }
+
+  /** Rows of an ended hook call: the common case (the input's size) inline, the rest in #rowsOf. */
+  #callRows(frame: Frame, def: StageDefinition, result: unknown, args: unknown[]): number {
+    return def.rowsKind === ROWS_INPUT && !frame.rowsRecorded ? rowsOfArgs(args) : this.#rowsOf(frame, def, result, args);
   }
 
   #rowsOf(frame: Frame, def: StageDefinition, result: unknown, args: unknown[]): number {
