@@ -1,7 +1,7 @@
 /**
  * `stage_failed`: stages with calls that threw, rejected, reported failure, or were still running
- * when the run ended. Counts come from the summaries (every call); the first error from the kept
- * records.
+ * when the run ended. Counts come from the summaries (every call); the first error from the
+ * summary (kept for every stage, whether or not the failed call has a record), else the records.
  */
 import type { Finding } from '../src/types';
 import { defineAnalyzer } from './builtin';
@@ -24,12 +24,13 @@ export const stageFailures = defineAnalyzer('stageFailures', (view) => {
     const failurePercent = s.calls > 0 ? (s.failures / s.calls) * 100 : 100;
     const evidence: Record<string, unknown> = { failures: s.failures, calls: s.calls, failurePercent: round(failurePercent, 2) };
     let detail = '';
-    if (first !== undefined) {
+    const firstError = s.firstError ?? (first?.error !== undefined ? { ...first.error, t: first.t } : undefined);
+    if (firstError !== undefined) {
+      evidence.firstFailureAtMs = firstError.t;
+      evidence.firstError = { name: firstError.name, message: firstError.message };
+      detail = `; first at ${fmtAt(firstError.t)}: ${firstError.name}: ${firstError.message}`;
+    } else if (first !== undefined) {
       evidence.firstFailureAtMs = first.t;
-      if (first.error !== undefined) {
-        evidence.firstError = { name: first.error.name, message: first.error.message };
-        detail = `; first at ${fmtAt(first.t)}: ${first.error.name}: ${first.error.message}`;
-      }
     }
     if (stillRunning > 0) evidence.stillRunningAtEnd = stillRunning;
     findings.push({

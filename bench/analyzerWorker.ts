@@ -113,7 +113,7 @@ export function buildRun(samples: number, records: number): RunData {
       meanHeapUsedDeltaMb: r3(heap.reduce((a, b) => a + b, 0) / heap.length),
       maxHeapUsedDeltaMb: r3(heap.reduce((a, b) => (b > a ? b : a), Number.NEGATIVE_INFINITY)),
       syncCalls: list.filter((s) => s.sync).length,
-      fidelity: { mode: 'full', probeEvery: 1, probedCalls: list.length, recordEvery: 1 },
+      fidelity: { mode: 'full', probeEvery: 1, probedCalls: list.length, recordEvery: 1, timeEvery: 1, timedCalls: list.length },
       recordsKept: list.length,
       recordsOmitted: 0,
     };

@@ -43,13 +43,17 @@ const MB = 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Fidelity policy. Every stage call may cost max(150 ns, 1 % of the stage's mean duration): its
-// budget. Every call is timed (two clock reads) and counted. What else a call can cost, measured
-// by `npm run bench` on a 2-core Node 20 VM whose caches other tenants share:
+// budget. Every call is counted; every call is timed (two clock reads) except some of a hot
+// stage's (below). What a call costs, measured by `npm run bench` on a 2-core Node 20 VM whose
+// caches other tenants share:
 // - On a hot stage, whose code and data stay in cache, a timed call with its record costs 130-150 ns.
 // - Right after a call of a few µs or more, the wrapper's code and data are cold: a timed call
 //   costs ~200 ns without a record, and writing the record (a fresh 96-byte row) ~250 ns more.
 //   Such stages get one record in `recordEvery` calls where the budget cannot pay for one per
 //   call (stages of about 2-45 µs); the others are counted, timed and in the sketch, not in `stages`.
+// - The clock itself is ~85 of those ~140 ns: under `hotStageTiming: 'sampled'` (the default) a hot
+//   stage times one call in about HOT_TIME_EVERY after its first 1024 (every call is still counted,
+//   with its rows and failures; the total is the timed calls' total scaled to all calls).
 // - Full probes (CPU time and context switches from process.resourceUsage(), heap from
 //   v8.getHeapStatistics(), at both ends) cost ~2 µs warm and 10-40 µs after a long call (priced
 //   in place), and slow the code after them down a little more. They may spend 2 ns per call of a
@@ -79,6 +83,14 @@ const MAX_RECORD_EVERY = 64;
 const PROBE_SHARE_OF_BUDGET = 0.1;
 /** Amortised probe spend allowed per call of a hot stage, ns (probeEvery lands near 2048). */
 const HOT_PROBE_BUDGET_NS = 2;
+/**
+ * Under `hotStageTiming: 'sampled'`, a hot stage (mean under WARM_BELOW_NS) times about one call in
+ * this many after its first SAMPLED_RECORDS_AFTER_CALLS calls. The two clock reads are ~85 of the
+ * ~140 ns a timed hot call costs; an untimed one keeps the context, the count, the rows and the
+ * failures (~60 ns). One in 8 keeps the estimated total within a few tenths of a percent once a
+ * few thousand calls are timed.
+ */
+const HOT_TIME_EVERY = 8;
 
 function budgetNsFor(meanNs: number): number {
   return Math.max(HOT_BUDGET_NS, meanNs * BUDGET_FRACTION);
@@ -223,13 +235,21 @@ class StageStats {
   countdown = 0;
   /** Successful calls are accounted in batches (stages of WARM_BELOW_NS and more; see PENDING_CALLS). */
   batchAccounting = true;
+  /** About one call in this many is timed (HOT_TIME_EVERY for hot stages under sampled timing). */
+  timeEvery = 1;
+  /** Calls left before the next timed one (while timeEvery > 1). */
+  timeCountdown = 0;
   readonly name: string;
   /** Position among the run's stages (records refer to their stage by it). */
   readonly index: number;
   calls = 0;
   failures = 0;
   kept = 0;
+  /** Calls that were timed; totalMs, minMs, maxMs, the sketch and the records cover only these. */
+  timedCalls = 0;
   totalMs = 0;
+  /** Sum of squared durations of the timed calls, ms² (the error of an estimated total). */
+  sumSqMs = 0;
   maxMs = 0;
   minMs = Infinity;
   rows = 0;
@@ -253,6 +273,8 @@ class StageStats {
 
   /** Cost of a pair of full probes measured in place on this stage's calls, ns (0 until one ran). */
   probeCostNs = 0;
+  /** The first failure, kept whether or not its call gets a record. */
+  firstError: { name: string; message: string; t: number } | undefined = undefined;
 
   constructor(name: string, index: number, seed: number) {
     this.name = name;
@@ -315,6 +337,8 @@ class Frame implements ContextFrame {
   depth = -1;
   /** Finished synchronously: it held the event loop for its whole duration. */
   sync = true;
+  /** False for a hot stage's call that was not timed (see HOT_TIME_EVERY): counted, no duration. */
+  timed = true;
   /** Set when the call failed. */
   error: { name: string; message: string; stack?: string } | undefined = undefined;
   probe: Probe | undefined = undefined;
@@ -370,6 +394,8 @@ class RunState {
   ended = false;
   readonly logStages: boolean;
   readonly maxRecords: number;
+  /** Hot stages time one call in HOT_TIME_EVERY (`hotStageTiming: 'sampled'`, no per-call logging). */
+  sampleHotTiming = false;
   lastId = 0;
   stackDepth = 0;
   pendingCount = 0;
@@ -532,6 +558,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     const cfg = this.#config;
     const runNotes = new Set<string>();
     const run = new RunState(this, options, { maxSamples: cfg.maxMemorySamples, maxRecords: cfg.maxStageRecords }, cfg.enableDetailedLogging, (m) => sanitizeMetadata(m, cfg.redact, runNotes));
+    run.sampleHotTiming = cfg.hotStageTiming === 'sampled' && !cfg.enableDetailedLogging;
     this.#run = run;
     this.#lastReport = undefined;
     this.#flagMetadata(run, 'the run', runNotes);
@@ -727,6 +754,10 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     const prev = slot.current;
     const ctx = prev ?? (slot.alsUsers > 0 ? slot.als?.getStore() : undefined);
     const frame = new Frame(run, stats, ctx, def.metadata);
+    if (stats.timeEvery !== 1) {
+      if (--stats.timeCountdown > 0) return this.#untimedCall(run, frame, prev, def, thisArg, args);
+      stats.timeCountdown = stats.nextCountdown(stats.timeEvery);
+    }
     if (--stats.countdown <= 0) this.#probeStart(frame);
     if (run.logStages && stats.kept < run.maxRecords) this.#logStart(frame);
     slot.current = frame;
@@ -759,6 +790,36 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     } else {
       frame.t0 = t0;
       this.#finish(frame, t1, NO_ERROR, result, args, def);
+    }
+    return result;
+  }
+
+  /**
+   * A hot stage's call that is not timed (see HOT_TIME_EVERY): the same context, result, error and
+   * sync-ness as a timed call; counted with its rows and outcome, without clock reads, probe or record.
+   */
+  #untimedCall(run: RunState, frame: Frame, prev: ContextFrame | undefined, def: StageDefinition, thisArg: unknown, args: unknown[]): unknown {
+    frame.timed = false;
+    slot.current = frame;
+    let result: unknown;
+    const depth = run.stackDepth;
+    frame.depth = depth;
+    run.stackDepth = depth + 1;
+    try {
+      result = def.usesAsyncContext ? this.#callInAsyncContext(run, frame, def, thisArg, args) : Reflect.apply(def.fn, thisArg, args);
+    } catch (error) {
+      slot.current = prev;
+      run.stackDepth = depth;
+      this.#finish(frame, 0, error, undefined, args, def);
+      throw error;
+    }
+    run.stackDepth = depth;
+    slot.current = prev;
+    if (typeof result === 'object' && result instanceof Promise) return this.#trackPromise(frame, result, args, def);
+    frame.ended = true;
+    if (!run.ended) {
+      frame.rows = this.#callRows(frame, def, result, args);
+      this.#accountUntimed(run, frame);
     }
     return result;
   }
@@ -831,11 +892,11 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     // microtask after the original; rejections stay unhandled exactly when the caller ignores them.
     return promise.then(
       (value) => {
-        this.#finish(frame, now(), NO_ERROR, value, args, def);
+        this.#finish(frame, frame.timed ? now() : 0, NO_ERROR, value, args, def);
         return value;
       },
       (error: unknown) => {
-        this.#finish(frame, now(), error, undefined, args, def);
+        this.#finish(frame, frame.timed ? now() : 0, error, undefined, args, def);
         throw error;
       },
     );
@@ -901,6 +962,12 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     const run = frame.run;
     // A call that outlived its run (an async stage still pending at stop) was already closed.
     if (run.ended) return;
+    if (!frame.timed) {
+      if (def !== undefined) frame.rows = this.#callRows(frame, def, result, args!);
+      if (error !== NO_ERROR) this.#recordError(frame, error);
+      this.#accountUntimed(run, frame);
+      return;
+    }
     const d = t1 - frame.t0;
     const durationMs = d > 0 ? d : 0;
     frame.durationMs = durationMs;
@@ -912,12 +979,28 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     this.#account(frame, frame.t0, durationMs, t1);
   }
 
+  /** An untimed call's share of the figures: counted, rows, outcome; no duration, no record. */
+  #accountUntimed(run: RunState, frame: Frame): void {
+    const stats = frame.stats;
+    const c = ++stats.calls;
+    stats.rows += frame.rows;
+    if (frame.sync) stats.syncCalls++;
+    else this.#unlinkOpen(run, frame);
+    if (frame.parent === undefined) run.rows += frame.rows;
+    // From the first call without a record on, the quantiles come from the sketch (see #account).
+    if (stats.omitted === 0) this.#fillSketchFromRecords(run, stats);
+    stats.omitted++;
+    if ((c & (c - 1)) === 0) this.#revisitPolicy(run, stats);
+  }
+
   /** A finished call's share of the stage's and run's figures, its record, the policy. */
   #account(frame: Frame, t0: number, durationMs: number, t1: number): void {
     const run = frame.run;
     const stats = frame.stats;
     const c = ++stats.calls;
+    stats.timedCalls++;
     stats.totalMs += durationMs;
+    stats.sumSqMs += durationMs * durationMs;
     if (durationMs > stats.maxMs) stats.maxMs = durationMs;
     if (durationMs < stats.minMs) stats.minMs = durationMs;
     stats.rows += frame.rows;
@@ -927,8 +1010,9 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
       run.rows += frame.rows;
       if (t1 - run.lastRateMark >= RATE_MARK_MS) this.#markRate(run, t1);
     }
-    if (stats.kept < run.maxRecords && (stats.recordEvery === 1 || --stats.recordCountdown <= 0)) {
-      if (stats.recordEvery > 1) stats.recordCountdown = stats.nextCountdown(stats.recordEvery);
+    // A failed call always gets a record (within maxStageRecords): its error is what a user acts on.
+    if (stats.kept < run.maxRecords && (stats.recordEvery === 1 || frame.error !== undefined || --stats.recordCountdown <= 0)) {
+      if (stats.recordEvery > 1 && frame.error === undefined) stats.recordCountdown = stats.nextCountdown(stats.recordEvery);
       this.#keep(run, frame, t0, durationMs);
       if (stats.omitted > 0) stats.sketch.add(durationMs);
     } else {
@@ -938,7 +1022,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
       stats.omitted++;
       stats.sketch.add(durationMs);
     }
-    if (c >= CALIBRATION_CALLS && (c & (c - 1)) === 0) this.#revisitPolicy(stats);
+    if (c >= CALIBRATION_CALLS && (c & (c - 1)) === 0) this.#revisitPolicy(run, stats);
   }
 
   #fillSketchFromRecords(run: RunState, stats: StageStats): void {
@@ -947,8 +1031,11 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
   }
 
   #recordError(frame: Frame, error: unknown): void {
-    frame.error = describeError(error, this.#config.captureStackTraces);
-    frame.stats.failures++;
+    const described = describeError(error, this.#config.captureStackTraces);
+    frame.error = described;
+    const stats = frame.stats;
+    stats.failures++;
+    stats.firstError ??= { name: described.name, message: described.message, t: round3(frame.run.t()) };
   }
 
   #keep(run: RunState, frame: Frame, t0: number, durationMs: number): void {
@@ -957,13 +1044,19 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     if (run.logStages) this.#logEnd(frame);
   }
 
-  #revisitPolicy(stats: StageStats): void {
-    const meanNs = (stats.totalMs / stats.calls) * 1e6;
+  #revisitPolicy(run: RunState, stats: StageStats): void {
+    if (stats.timedCalls === 0) return;
+    const meanNs = (stats.totalMs / stats.timedCalls) * 1e6;
     stats.probeEvery = probeEveryFor(meanNs, stats.probeCostNs > 0 ? stats.probeCostNs : (fullProbeCostNs ?? 2000));
     if (stats.countdown > stats.probeEvery * 2) stats.countdown = stats.nextCountdown();
     stats.recordEvery = stats.calls >= SAMPLED_RECORDS_AFTER_CALLS ? recordEveryFor(meanNs) : 1;
     if (stats.recordCountdown > stats.recordEvery * 2) stats.recordCountdown = stats.nextCountdown(stats.recordEvery);
     stats.batchAccounting = meanNs >= WARM_BELOW_NS;
+    const timeEvery = run.sampleHotTiming && meanNs < WARM_BELOW_NS && stats.calls >= SAMPLED_RECORDS_AFTER_CALLS ? HOT_TIME_EVERY : 1;
+    if (timeEvery !== stats.timeEvery) {
+      stats.timeEvery = timeEvery;
+      stats.timeCountdown = stats.nextCountdown(timeEvery);
+    }
   }
 
   /** Rows of an ended hook call: the common case (the input's size) inline, the rest in #rowsOf. */
@@ -1378,26 +1471,27 @@ function summarize(s: StageStats, keptDurations: number[]): StageSummary {
   }
   const wall = s.probedWallMs;
   const sampled = s.probedCalls < s.calls;
-  const cpuUserMs = sampled ? (wall > 0 ? (s.cpuUserUs / 1000 / wall) * s.totalMs : 0) : s.cpuUserUs / 1000;
-  const cpuSystemMs = sampled ? (wall > 0 ? (s.cpuSystemUs / 1000 / wall) * s.totalMs : 0) : s.cpuSystemUs / 1000;
-  return {
+  const totalMs = estimatedTotalMs(s);
+  const cpuUserMs = sampled ? (wall > 0 ? (s.cpuUserUs / 1000 / wall) * totalMs : 0) : s.cpuUserUs / 1000;
+  const cpuSystemMs = sampled ? (wall > 0 ? (s.cpuSystemUs / 1000 / wall) * totalMs : 0) : s.cpuSystemUs / 1000;
+  const summary: StageSummary = {
     name: s.name,
     calls: s.calls,
     failures: s.failures,
-    totalMs: roundMs(s.totalMs),
-    meanMs: s.calls > 0 ? roundMs(s.totalMs / s.calls) : 0,
+    totalMs: roundMs(totalMs),
+    meanMs: s.timedCalls > 0 ? roundMs(s.totalMs / s.timedCalls) : 0,
     p50Ms: roundMs(q(0.5)),
     p95Ms: roundMs(q(0.95)),
     p99Ms: roundMs(q(0.99)),
     maxMs: roundMs(s.maxMs),
-    minMs: s.calls > 0 ? roundMs(s.minMs) : 0,
+    minMs: s.timedCalls > 0 ? roundMs(s.minMs) : 0,
     quantiles: exact ? 'exact' : 'sketch',
     rowsProcessed: s.rows,
-    rowsPerSecond: s.totalMs > 0 ? round3((s.rows / s.totalMs) * 1000) : 0,
+    rowsPerSecond: totalMs > 0 ? round3((s.rows / totalMs) * 1000) : 0,
     cpu: {
       userMs: round3(cpuUserMs),
       systemMs: round3(cpuSystemMs),
-      percent: s.totalMs > 0 ? round3(((cpuUserMs + cpuSystemMs) / s.totalMs) * 100) : 0,
+      percent: totalMs > 0 ? round3(((cpuUserMs + cpuSystemMs) / totalMs) * 100) : 0,
       estimated: sampled,
       probedWallMs: roundMs(wall),
       voluntarySwitches: s.voluntarySwitches,
@@ -1406,10 +1500,38 @@ function summarize(s: StageStats, keptDurations: number[]): StageSummary {
     meanHeapUsedDeltaMb: s.probedCalls > 0 ? round3(s.heapDeltaSumMb / s.probedCalls) : 0,
     maxHeapUsedDeltaMb: s.probedCalls > 0 ? round3(s.heapDeltaMaxMb) : 0,
     syncCalls: s.syncCalls,
-    fidelity: { mode: sampled ? 'sampled' : 'full', probeEvery: sampled ? s.probeEvery : 1, probedCalls: s.probedCalls, recordEvery: s.recordEvery },
+    fidelity: {
+      mode: sampled ? 'sampled' : 'full',
+      probeEvery: sampled ? s.probeEvery : 1,
+      probedCalls: s.probedCalls,
+      recordEvery: s.recordEvery,
+      timeEvery: s.timeEvery,
+      timedCalls: s.timedCalls,
+    },
     recordsKept: s.kept,
     recordsOmitted: s.omitted,
   };
+  if (s.timedCalls < s.calls) {
+    summary.fidelity.totalErrorPercent = round3(estimatedTotalErrorFraction(s.calls, s.timedCalls, s.totalMs, s.sumSqMs) * 100);
+  }
+  if (s.firstError !== undefined) summary.firstError = { ...s.firstError };
+  return summary;
+}
+
+/** The stage's total time, ms: measured, or (some calls untimed) the timed calls' total scaled to all calls. */
+function estimatedTotalMs(s: StageStats): number {
+  return s.timedCalls < s.calls && s.timedCalls > 0 ? (s.totalMs / s.timedCalls) * s.calls : s.totalMs;
+}
+
+/**
+ * Half-width of the 95 % interval of an estimated total, relative to it: the timed calls are a
+ * random sample of the stage's calls (finite-population correction included). 0 when all were timed.
+ */
+export function estimatedTotalErrorFraction(calls: number, timedCalls: number, totalMs: number, sumSqMs: number): number {
+  if (timedCalls >= calls || timedCalls < 2 || totalMs <= 0) return 0;
+  const mean = totalMs / timedCalls;
+  const variance = Math.max(0, (sumSqMs - timedCalls * mean * mean) / (timedCalls - 1));
+  return (1.96 * Math.sqrt(variance / timedCalls) * Math.sqrt(1 - timedCalls / calls)) / mean;
 }
 
 function emptyAnalysis(data: RunData, message: string): AnalysisResult {

@@ -67,6 +67,14 @@ export interface MonitorOptions {
    * has async stages.
    */
   asyncContext?: 'promise' | 'asyncLocalStorage';
+  /**
+   * Timing of hot stages (mean under 2 µs, after their first 1024 calls). `'sampled'` (default):
+   * about one call in 8 is timed, which halves what such a call costs; every call is still counted,
+   * with its rows and failures, and the stage's total time is estimated from the timed calls
+   * (`fidelity.timeEvery`, `fidelity.timedCalls`, flag `time_estimated`). `'every'`: every call is
+   * timed, so `totalMs`, `minMs` and `maxMs` are measured over all calls, at about twice the cost.
+   */
+  hotStageTiming?: 'sampled' | 'every';
 }
 
 /** Options of `startMonitoring()`. */
@@ -207,9 +215,10 @@ export interface StageMetrics {
 }
 
 /**
- * How a stage was measured. `'full'`: CPU and heap probed on every call. `'sampled'`: the clock on
- * every call, CPU and heap on about one call in `probeEvery` (figures for the others are
- * estimates). The policy keeps the overhead under max(150 ns, 1 % of the stage's mean duration).
+ * How a stage was measured. `'full'`: CPU and heap probed on every call. `'sampled'`: CPU and heap
+ * on about one timed call in `probeEvery` (figures for the others are estimates). Every call is
+ * counted; every call is timed too, except in hot stages under `hotStageTiming: 'sampled'`
+ * (`timeEvery` > 1). The policy keeps the overhead under max(150 ns, 1 % of the stage's mean duration).
  */
 export interface StageFidelity {
   mode: 'full' | 'sampled';
@@ -223,6 +232,20 @@ export interface StageFidelity {
    * there; the calls without one are still timed and counted in full (`recordsOmitted`).
    */
   recordEvery: number;
+  /**
+   * About one call in this many is timed (1: every call). Hot stages (mean under 2 µs) time about
+   * one call in 8 after their first 1024 calls, unless `hotStageTiming` is `'every'`; their
+   * `totalMs` is then the timed calls' total scaled to all calls, and `meanMs`, the quantiles,
+   * `minMs` and `maxMs` describe the timed calls (flag `time_estimated` gives the error).
+   */
+  timeEvery: number;
+  /** Calls that were timed (equal to `calls` unless `timeEvery` > 1). */
+  timedCalls: number;
+  /**
+   * When some calls were not timed: half-width of the 95 % interval of the estimated `totalMs`,
+   * percent of it (the timed calls are a random sample of the stage's calls).
+   */
+  totalErrorPercent?: number;
 }
 
 /** Aggregates over every call of one stage name, however many records were kept. */
@@ -230,7 +253,10 @@ export interface StageSummary {
   name: string;
   calls: number;
   failures: number;
-  /** Sum of call durations, ms (nested calls are counted inside their parent too). */
+  /**
+   * Sum of call durations, ms (nested calls are counted inside their parent too). When only some
+   * calls were timed (`fidelity.timedCalls` < `calls`): their sum scaled by calls / timedCalls.
+   */
   totalMs: number;
   meanMs: number;
   p50Ms: number;
@@ -259,6 +285,11 @@ export interface StageSummary {
   /** Per-call records kept in `stages`, and left out once `maxStageRecords` was reached. */
   recordsKept: number;
   recordsOmitted: number;
+  /**
+   * The stage's first failure: its error's name and message, and when (ms since the run started).
+   * Kept whether or not that call has a record in `stages`.
+   */
+  firstError?: { name: string; message: string; t: number };
 }
 
 /** One sampler tick. */

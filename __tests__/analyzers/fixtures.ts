@@ -88,7 +88,7 @@ export function summarize(records: readonly StageMetrics[]): StageSummary[] {
       meanHeapUsedDeltaMb: deltas.length > 0 ? deltas.reduce((a, b) => a + b, 0) / deltas.length : 0,
       maxHeapUsedDeltaMb: deltas.length > 0 ? Math.max(...deltas) : 0,
       syncCalls: rs.filter((r) => r.sync).length,
-      fidelity: { mode: 'full', probeEvery: 1, probedCalls: probed.length, recordEvery: 1 },
+      fidelity: { mode: 'full', probeEvery: 1, probedCalls: probed.length, recordEvery: 1, timeEvery: 1, timedCalls: rs.length },
       recordsKept: rs.length,
       recordsOmitted: 0,
     };

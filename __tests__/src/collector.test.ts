@@ -442,8 +442,39 @@ describe('bounded per-call records', () => {
     expect(s.totalMs).toBeGreaterThan(4096 * 0.008 * 0.9);
     expect(report.stages.filter((x) => x.name === 'short')).toHaveLength(s.recordsKept);
     expect(report.qualityFlags.find((f) => f.code === 'time_share_extrapolated' && f.stage === 'short')).toBeDefined();
-    // a hot stage stays in cache: every call keeps a record
-    expect(report.stageSummaries.find((x) => x.name === 'hot')).toMatchObject({ calls: 4096, recordsKept: 4096, fidelity: expect.objectContaining({ recordEvery: 1 }) });
+    expect(s.fidelity).toMatchObject({ timeEvery: 1, timedCalls: 4096 });
+    // a hot stage stays in cache: every timed call keeps a record (it times about 1 in 8 after 1024)
+    const hotSummary = report.stageSummaries.find((x) => x.name === 'hot')!;
+    expect(hotSummary).toMatchObject({ calls: 4096, fidelity: expect.objectContaining({ recordEvery: 1, timeEvery: 8 }) });
+    expect(hotSummary.recordsKept).toBe(hotSummary.fidelity.timedCalls);
+  });
+
+  test('in a stage with sampled records, every failed call keeps its record and the first error is in the summary', () => {
+    const m = quiet();
+    m.startMonitoring();
+    const spin = (us: number): void => {
+      const end = performance.now() + us / 1000;
+      while (performance.now() < end) {
+        // busy
+      }
+    };
+    const short = withStage('short', (i: number) => {
+      spin(8);
+      if (i >= 2048 && i % 100 === 0) throw new Error(`bad row ${i}`);
+    }, { monitor: m });
+    for (let i = 0; i < 4096; i++) {
+      try {
+        short(i);
+      } catch {
+        // expected
+      }
+    }
+    const report = expectValidReport(m.stopMonitoring());
+    const s = report.stageSummaries.find((x) => x.name === 'short')!;
+    expect(s.fidelity.recordEvery).toBeGreaterThan(1);
+    expect(s.failures).toBe(20);
+    expect(report.stages.filter((r) => r.name === 'short' && !r.success)).toHaveLength(20);
+    expect(s.firstError).toMatchObject({ name: 'Error', message: 'bad row 2100' });
   });
 
   test('a hot stage is sampled and says so; a long stage gets full probes on every call', () => {
@@ -466,7 +497,7 @@ describe('bounded per-call records', () => {
     expect(hotSummary.fidelity.probeEvery).toBeGreaterThan(1);
     expect(hotSummary.fidelity.probedCalls).toBeLessThan(20_000);
     expect(hotSummary.cpu.estimated).toBe(true);
-    expect(longSummary.fidelity).toEqual({ mode: 'full', probeEvery: 1, probedCalls: 12, recordEvery: 1 });
+    expect(longSummary.fidelity).toEqual({ mode: 'full', probeEvery: 1, probedCalls: 12, recordEvery: 1, timeEvery: 1, timedCalls: 12 });
     expect(longSummary.cpu.estimated).toBe(false);
     const timingRecord = report.stages.find((s) => s.name === 'hot' && s.fidelity === 'timing')!;
     expect(timingRecord.cpu.estimated).toBe(true);

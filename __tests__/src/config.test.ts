@@ -63,6 +63,15 @@ describe('options', () => {
     }
   });
 
+  test('hotStageTiming is sampled by default and accepts only sampled or every', () => {
+    expect(resolveConfig(undefined).hotStageTiming).toBe('sampled');
+    expect(resolveConfig({ hotStageTiming: 'every' }).hotStageTiming).toBe('every');
+    for (const bad of ['all', 'Sampled', 8, false, null]) {
+      const issue = issuesOf(() => createPerformanceMonitor({ hotStageTiming: bad as never }))[0];
+      expect(issue).toMatchObject({ field: 'hotStageTiming', message: expect.stringContaining('must be equal to one of the allowed values') });
+    }
+  });
+
   test('a malformed redact path is rejected', () => {
     expect(issuesOf(() => createPerformanceMonitor({ redact: ['a..b'] }))[0]).toMatchObject({ field: 'redact', message: expect.stringContaining('cannot parse redact path') });
   });
