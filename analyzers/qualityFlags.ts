@@ -124,9 +124,9 @@ export function buildQualityFlags(view: RunView, findings: readonly Finding[], e
         stage: s.name,
         t: end,
         message:
-          `${s.name}: hot stage, ${fmtNum(timed)} of ${fmtNum(s.calls)} calls timed (about 1 in ${s.fidelity.timeEvery}); ` +
+          `${s.name}: ${fmtNum(timed)} of ${fmtNum(s.calls)} calls timed (about 1 in ${s.fidelity.timeEvery}); ` +
           `totalMs is estimated from them${error !== undefined ? ` (±${error} %, 95 %)` : ''}, and its mean, quantiles, min and max describe the timed calls; ` +
-          "counts, rows and failures cover every call (hotStageTiming: 'every' times them all, at about twice the cost per call)",
+          "counts, rows and failures cover every call (shortStageTiming: 'every' times them all, at a higher cost per call)",
       });
     }
   }

@@ -395,6 +395,23 @@ export async function runMicro(options: MicroOptions, log: (line: string) => voi
     return baseRunHot(n);
   };
 
+  // The same hot stage with every call timed (shortStageTiming: 'every'): the exact-timing reference.
+  const everyMonitor: PerformanceMonitor = createPerformanceMonitor({ shortStageTiming: 'every' });
+  const hotEvery = withStage('bench_hot_every', trivial, { monitor: everyMonitor });
+  const hotEveryV: Variant = simple('sm_hot_every', "stagemeter hot sync stage, shortStageTiming: 'every'", hotEvery, 'raw', {
+    setup: () => {
+      if (monitor.isMonitoring) monitor.stopMonitoring();
+      everyMonitor.startMonitoring({ runName: 'bench:sm_hot_every' });
+      hotEveryV.calls = 0;
+    },
+    teardown: () => check('sm_hot_every', everyMonitor.stopMonitoring(), 'bench_hot_every', hotEveryV.calls),
+  });
+  const baseRunHotEvery = hotEveryV.run;
+  hotEveryV.run = (n) => {
+    hotEveryV.calls += n;
+    return baseRunHotEvery(n);
+  };
+
   // Nested: the hot stage called inside an outer stage, so every call gets a parent. One outer
   // call per batch (amortised over thousands of inner calls).
   const hotNested = withStage('bench_hot_nested', trivial);
@@ -530,6 +547,7 @@ export async function runMicro(options: MicroOptions, log: (line: string) => voi
   // The same with asyncContext: 'asyncLocalStorage' (follows callbacks too, costs more).
   const alsMonitor: PerformanceMonitor = createPerformanceMonitor({ asyncContext: 'asyncLocalStorage' });
   asyncStage('sm_hot_async_als', 'stagemeter hot async stage, asyncContext: asyncLocalStorage', 'bench_hot_async_als', withStage('bench_hot_async_als', trivialAsync, { monitor: alsMonitor }), alsMonitor);
+  asyncStage('sm_hot_async_every', "stagemeter hot async stage, shortStageTiming: 'every'", 'bench_hot_async_every', withStage('bench_hot_async_every', trivialAsync, { monitor: everyMonitor }), everyMonitor);
 
   // --- calibration and warm-up -----------------------------------------------------------------
   const timeBatch = async (v: Variant, n: number): Promise<number> => {

@@ -165,6 +165,14 @@ async function main(): Promise<void> {
     if (asyncAls !== undefined && rawAsync !== undefined) {
       targets.push({ id: 'async_als_vs_raw', what: "hot async stage with asyncContext: 'asyncLocalStorage' (opt-in) over the raw async call", limit: '(reference)', value: `${fmt(asyncAls.medianNs - rawAsync.medianNs)} ns`, pass: null });
     }
+    const hotEvery = v('sm_hot_every');
+    if (hotEvery?.overheadNs !== undefined) {
+      targets.push({ id: 'hot_every_vs_raw', what: "hot sync stage with shortStageTiming: 'every' (every call timed, opt-in) over raw", limit: '(reference)', value: `${fmt(hotEvery.overheadNs)} ns`, pass: null });
+    }
+    const asyncEvery = v('sm_hot_async_every');
+    if (asyncEvery !== undefined && rawAsync !== undefined) {
+      targets.push({ id: 'async_every_vs_raw', what: "hot async stage with shortStageTiming: 'every' (opt-in) over the raw async call", limit: '(reference)', value: `${fmt(asyncEvery.medianNs - rawAsync.medianNs)} ns`, pass: null });
+    }
     if (inactive?.overheadNs !== undefined) {
       targets.push({ id: 'inactive', what: 'no active run: wrapped call over raw', limit: '<= 20 ns', value: `${fmt(inactive.overheadNs)} ns`, pass: inactive.overheadNs <= 20, detail: `plain rest-args pass-through: ${fmt(v('passthrough')?.overheadNs)} ns` });
     }

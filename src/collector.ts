@@ -51,9 +51,11 @@ const MB = 1024 * 1024;
 //   costs ~200 ns without a record, and writing the record (a fresh 96-byte row) ~250 ns more.
 //   Such stages get one record in `recordEvery` calls where the budget cannot pay for one per
 //   call (stages of about 2-45 µs); the others are counted, timed and in the sketch, not in `stages`.
-// - The clock itself is ~85 of those ~140 ns: under `hotStageTiming: 'sampled'` (the default) a hot
-//   stage times one call in about HOT_TIME_EVERY after its first 1024 (every call is still counted,
-//   with its rows and failures; the total is the timed calls' total scaled to all calls).
+// - The clock itself is ~85 of the ~140 ns of a timed hot call, and a cold timed call (~200 ns)
+//   is over the budget of stages under ~22 µs. Under `shortStageTiming: 'sampled'` (the default)
+//   such short stages time one call in about SHORT_TIME_EVERY after their first 1024 (timeEveryFor);
+//   every call is still counted, with its rows and failures, and the total is the timed calls'
+//   total scaled to all calls.
 // - Full probes (CPU time and context switches from process.resourceUsage(), heap from
 //   v8.getHeapStatistics(), at both ends) cost ~2 µs warm and 10-40 µs after a long call (priced
 //   in place), and slow the code after them down a little more. They may spend 2 ns per call of a
@@ -84,13 +86,13 @@ const PROBE_SHARE_OF_BUDGET = 0.1;
 /** Amortised probe spend allowed per call of a hot stage, ns (probeEvery lands near 2048). */
 const HOT_PROBE_BUDGET_NS = 2;
 /**
- * Under `hotStageTiming: 'sampled'`, a hot stage (mean under WARM_BELOW_NS) times about one call in
- * this many after its first SAMPLED_RECORDS_AFTER_CALLS calls. The two clock reads are ~85 of the
- * ~140 ns a timed hot call costs; an untimed one keeps the context, the count, the rows and the
- * failures (~60 ns). One in 8 keeps the estimated total within a few tenths of a percent once a
- * few thousand calls are timed.
+ * Under `shortStageTiming: 'sampled'`, a short stage (see timeEveryFor) times about one call in
+ * this many after its first SAMPLED_RECORDS_AFTER_CALLS calls. An untimed call keeps the context,
+ * the count, the rows and the failures, without clock reads: ~60 ns hot instead of ~140. One in 8
+ * keeps the estimated total within about a percent once a few thousand calls are timed (the
+ * report gives the error of each).
  */
-const HOT_TIME_EVERY = 8;
+const SHORT_TIME_EVERY = 8;
 
 function budgetNsFor(meanNs: number): number {
   return Math.max(HOT_BUDGET_NS, meanNs * BUDGET_FRACTION);
@@ -108,6 +110,17 @@ export function recordEveryFor(meanNs: number): number {
   if (room >= COLD_RECORD_NS) return 1;
   if (room <= 0) return MAX_RECORD_EVERY;
   return Math.min(MAX_RECORD_EVERY, powerOfTwoAtLeast(COLD_RECORD_NS / room));
+}
+
+/**
+ * How many calls per timed call a stage with this mean duration gets under sampled timing (1: all
+ * of them). Hot stages (under WARM_BELOW_NS), whose timed calls take nearly the whole 150 ns
+ * budget (more on a slow host), and stages whose budget cannot pay for a cold timed call (up to
+ * about 22 µs) time one in SHORT_TIME_EVERY.
+ */
+export function timeEveryFor(meanNs: number): number {
+  if (meanNs < WARM_BELOW_NS) return SHORT_TIME_EVERY;
+  return budgetNsFor(meanNs) * (1 - PROBE_SHARE_OF_BUDGET) >= COLD_TIMED_CALL_NS ? 1 : SHORT_TIME_EVERY;
 }
 
 let fullProbeCostNs: number | undefined;
@@ -235,7 +248,7 @@ class StageStats {
   countdown = 0;
   /** Successful calls are accounted in batches (stages of WARM_BELOW_NS and more; see PENDING_CALLS). */
   batchAccounting = true;
-  /** About one call in this many is timed (HOT_TIME_EVERY for hot stages under sampled timing). */
+  /** About one call in this many is timed (see timeEveryFor). */
   timeEvery = 1;
   /** Calls left before the next timed one (while timeEvery > 1). */
   timeCountdown = 0;
@@ -337,7 +350,7 @@ class Frame implements ContextFrame {
   depth = -1;
   /** Finished synchronously: it held the event loop for its whole duration. */
   sync = true;
-  /** False for a hot stage's call that was not timed (see HOT_TIME_EVERY): counted, no duration. */
+  /** False for a short stage's call that was not timed (see timeEveryFor): counted, no duration. */
   timed = true;
   /** Set when the call failed. */
   error: { name: string; message: string; stack?: string } | undefined = undefined;
@@ -394,8 +407,8 @@ class RunState {
   ended = false;
   readonly logStages: boolean;
   readonly maxRecords: number;
-  /** Hot stages time one call in HOT_TIME_EVERY (`hotStageTiming: 'sampled'`, no per-call logging). */
-  sampleHotTiming = false;
+  /** Short stages time one call in SHORT_TIME_EVERY (`shortStageTiming: 'sampled'`, no per-call logging). */
+  sampleShortTiming = false;
   lastId = 0;
   stackDepth = 0;
   pendingCount = 0;
@@ -558,7 +571,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     const cfg = this.#config;
     const runNotes = new Set<string>();
     const run = new RunState(this, options, { maxSamples: cfg.maxMemorySamples, maxRecords: cfg.maxStageRecords }, cfg.enableDetailedLogging, (m) => sanitizeMetadata(m, cfg.redact, runNotes));
-    run.sampleHotTiming = cfg.hotStageTiming === 'sampled' && !cfg.enableDetailedLogging;
+    run.sampleShortTiming = cfg.shortStageTiming === 'sampled' && !cfg.enableDetailedLogging;
     this.#run = run;
     this.#lastReport = undefined;
     this.#flagMetadata(run, 'the run', runNotes);
@@ -795,7 +808,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
   }
 
   /**
-   * A hot stage's call that is not timed (see HOT_TIME_EVERY): the same context, result, error and
+   * A short stage's call that is not timed (see timeEveryFor): the same context, result, error and
    * sync-ness as a timed call; counted with its rows and outcome, without clock reads, probe or record.
    */
   #untimedCall(run: RunState, frame: Frame, prev: ContextFrame | undefined, def: StageDefinition, thisArg: unknown, args: unknown[]): unknown {
@@ -1052,7 +1065,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     stats.recordEvery = stats.calls >= SAMPLED_RECORDS_AFTER_CALLS ? recordEveryFor(meanNs) : 1;
     if (stats.recordCountdown > stats.recordEvery * 2) stats.recordCountdown = stats.nextCountdown(stats.recordEvery);
     stats.batchAccounting = meanNs >= WARM_BELOW_NS;
-    const timeEvery = run.sampleHotTiming && meanNs < WARM_BELOW_NS && stats.calls >= SAMPLED_RECORDS_AFTER_CALLS ? HOT_TIME_EVERY : 1;
+    const timeEvery = run.sampleShortTiming && stats.calls >= SAMPLED_RECORDS_AFTER_CALLS ? timeEveryFor(meanNs) : 1;
     if (timeEvery !== stats.timeEvery) {
       stats.timeEvery = timeEvery;
       stats.timeCountdown = stats.nextCountdown(timeEvery);

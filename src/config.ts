@@ -42,7 +42,7 @@ export interface ResolvedConfig {
   readonly redact: RedactMatcher | undefined;
   readonly captureStackTraces: boolean;
   readonly asyncContext: AsyncContextMode;
-  readonly hotStageTiming: 'sampled' | 'every';
+  readonly shortStageTiming: 'sampled' | 'every';
 }
 
 const positive = { type: 'number', exclusiveMinimum: 0, maximum: 1e15 } as const;
@@ -81,7 +81,7 @@ export const optionsSchema = {
     redact: { type: 'array', items: { type: 'string', minLength: 1 }, maxItems: 1000 },
     captureStackTraces: { type: 'boolean' },
     asyncContext: { enum: ['promise', 'asyncLocalStorage'] },
-    hotStageTiming: { enum: ['sampled', 'every'] },
+    shortStageTiming: { enum: ['sampled', 'every'] },
   },
 } as const;
 
@@ -162,7 +162,7 @@ export function resolveConfig(options: MonitorOptions | undefined, context?: str
     redact,
     captureStackTraces: o.captureStackTraces ?? false,
     asyncContext: o.asyncContext ?? 'promise',
-    hotStageTiming: o.hotStageTiming ?? 'sampled',
+    shortStageTiming: o.shortStageTiming ?? 'sampled',
   });
 }
 

@@ -68,13 +68,15 @@ export interface MonitorOptions {
    */
   asyncContext?: 'promise' | 'asyncLocalStorage';
   /**
-   * Timing of hot stages (mean under 2 µs, after their first 1024 calls). `'sampled'` (default):
-   * about one call in 8 is timed, which halves what such a call costs; every call is still counted,
-   * with its rows and failures, and the stage's total time is estimated from the timed calls
-   * (`fidelity.timeEvery`, `fidelity.timedCalls`, flag `time_estimated`). `'every'`: every call is
-   * timed, so `totalMs`, `minMs` and `maxMs` are measured over all calls, at about twice the cost.
+   * Timing of short stages (mean under about 22 µs, after their first 1024 calls), where two clock
+   * reads are most of what a monitored call costs. `'sampled'` (default): about one call in 8 is
+   * timed, which halves what a hot call costs; every call is still counted, with its rows and
+   * failures, and the stage's total time is estimated from the timed calls (`fidelity.timeEvery`,
+   * `fidelity.timedCalls`, `fidelity.totalErrorPercent`, flag `time_estimated`). `'every'`: every
+   * call is timed, so `totalMs`, `minMs` and `maxMs` are measured over all calls, at about twice
+   * the cost.
    */
-  hotStageTiming?: 'sampled' | 'every';
+  shortStageTiming?: 'sampled' | 'every';
 }
 
 /** Options of `startMonitoring()`. */
@@ -217,7 +219,7 @@ export interface StageMetrics {
 /**
  * How a stage was measured. `'full'`: CPU and heap probed on every call. `'sampled'`: CPU and heap
  * on about one timed call in `probeEvery` (figures for the others are estimates). Every call is
- * counted; every call is timed too, except in hot stages under `hotStageTiming: 'sampled'`
+ * counted; every call is timed too, except in short stages under `shortStageTiming: 'sampled'`
  * (`timeEvery` > 1). The policy keeps the overhead under max(150 ns, 1 % of the stage's mean duration).
  */
 export interface StageFidelity {
@@ -233,8 +235,8 @@ export interface StageFidelity {
    */
   recordEvery: number;
   /**
-   * About one call in this many is timed (1: every call). Hot stages (mean under 2 µs) time about
-   * one call in 8 after their first 1024 calls, unless `hotStageTiming` is `'every'`; their
+   * About one call in this many is timed (1: every call). Short stages (mean under about 22 µs)
+   * time about one call in 8 after their first 1024 calls, unless `shortStageTiming` is `'every'`; their
    * `totalMs` is then the timed calls' total scaled to all calls, and `meanMs`, the quantiles,
    * `minMs` and `maxMs` describe the timed calls (flag `time_estimated` gives the error).
    */

@@ -94,7 +94,7 @@ describe('buildQualityFlags: the measurement itself', () => {
     ]);
   });
 
-  test('a hot stage whose total is estimated from its timed calls says so, with the error', () => {
+  test('a short stage whose total is estimated from its timed calls says so, with the error', () => {
     const stages = [rec('hot', 0, 1), rec('hot', 1, 1)];
     const estimated = summarize(stages).map((s) => ({
       ...s,
@@ -110,7 +110,7 @@ describe('buildQualityFlags: the measurement itself', () => {
         code: 'time_estimated',
         stage: 'hot',
         t: 100,
-        message: expect.stringContaining('hot: hot stage, 1,000 of 8,000 calls timed (about 1 in 8); totalMs is estimated from them (±0.42 %, 95 %)'),
+        message: expect.stringContaining('hot: 1,000 of 8,000 calls timed (about 1 in 8); totalMs is estimated from them (±0.42 %, 95 %)'),
       },
     ]);
     // every call timed: no such flag

@@ -1,6 +1,6 @@
 /**
- * Hot stages time about one call in 8 after their first 1024 (`hotStageTiming: 'sampled'`, the
- * default). These tests drive the collector's clock by hand, so the true total of every call is
+ * Short stages (hot ones, and those under about 22 µs) time about one call in 8 after their first
+ * 1024 (`shortStageTiming: 'sampled'`, the default). These tests drive the collector's clock by hand, so the true total of every call is
  * known and the estimate can be checked against it; and they check that an untimed call behaves
  * exactly like a timed one for the program (result, error identity, `this`, context, rows).
  */
@@ -72,8 +72,8 @@ describe(`sampled timing of hot stages (${decoratorMode})`, () => {
     expect(flag?.message).toContain(`of 40,000 calls timed (about 1 in 8); totalMs is estimated from them (±${error} %, 95 %)`);
   });
 
-  test("hotStageTiming: 'every' times every call: the total is exact and nothing is flagged", () => {
-    const m = quiet({ hotStageTiming: 'every' });
+  test("shortStageTiming: 'every' times every call: the total is exact and nothing is flagged", () => {
+    const m = quiet({ shortStageTiming: 'every' });
     m.startMonitoring();
     let trueTotal = 0;
     const hot = withStage('hot', (i: number) => {
@@ -91,16 +91,28 @@ describe(`sampled timing of hot stages (${decoratorMode})`, () => {
     expect(report.qualityFlags.filter((f) => f.code === 'time_estimated')).toEqual([]);
   });
 
-  test('a stage whose calls are long is never sampled, whatever the option', () => {
+  test('a stage of 10 µs is sampled too; one of 30 µs, whose budget pays for a cold timed call, is not', () => {
     const m = quiet();
     m.startMonitoring();
     const medium = withStage('medium', () => {
-      fakeMs += 0.005; // 5 µs: past the 2 µs of a hot stage
+      fakeMs += 0.01;
     }, { monitor: m });
-    for (let i = 0; i < 5000; i++) medium();
-    const s = summaryOf(expectValidReport(m.stopMonitoring()), 'medium');
-    expect(s.fidelity).toMatchObject({ timeEvery: 1, timedCalls: 5000 });
-    expect(s.totalMs).toBeCloseTo(25, 6);
+    const longer = withStage('longer', () => {
+      fakeMs += 0.03;
+    }, { monitor: m });
+    for (let i = 0; i < 5000; i++) {
+      medium();
+      longer();
+    }
+    const report = expectValidReport(m.stopMonitoring());
+    const s = summaryOf(report, 'medium');
+    expect(s.fidelity.timeEvery).toBe(8);
+    expect(s.fidelity.timedCalls).toBeLessThan(5000);
+    // every call takes 10 µs here: the estimate is exact and its error 0
+    expect(s.totalMs).toBeCloseTo(50, 6);
+    expect(s.fidelity.totalErrorPercent).toBe(0);
+    expect(summaryOf(report, 'longer').fidelity).toMatchObject({ timeEvery: 1, timedCalls: 5000 });
+    expect(summaryOf(report, 'longer').totalMs).toBeCloseTo(150, 6);
   });
 
   test('untimed calls throw the same error object; failures are counted and the first error is in the summary and the finding', () => {

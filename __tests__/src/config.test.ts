@@ -63,12 +63,12 @@ describe('options', () => {
     }
   });
 
-  test('hotStageTiming is sampled by default and accepts only sampled or every', () => {
-    expect(resolveConfig(undefined).hotStageTiming).toBe('sampled');
-    expect(resolveConfig({ hotStageTiming: 'every' }).hotStageTiming).toBe('every');
+  test('shortStageTiming is sampled by default and accepts only sampled or every', () => {
+    expect(resolveConfig(undefined).shortStageTiming).toBe('sampled');
+    expect(resolveConfig({ shortStageTiming: 'every' }).shortStageTiming).toBe('every');
     for (const bad of ['all', 'Sampled', 8, false, null]) {
-      const issue = issuesOf(() => createPerformanceMonitor({ hotStageTiming: bad as never }))[0];
-      expect(issue).toMatchObject({ field: 'hotStageTiming', message: expect.stringContaining('must be equal to one of the allowed values') });
+      const issue = issuesOf(() => createPerformanceMonitor({ shortStageTiming: bad as never }))[0];
+      expect(issue).toMatchObject({ field: 'shortStageTiming', message: expect.stringContaining('must be equal to one of the allowed values') });
     }
   });
 

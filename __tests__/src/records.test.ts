@@ -1,5 +1,5 @@
 import { recordOf, RecordTable, type RecordSource } from '../../src/records';
-import { BUDGET_FRACTION, HOT_BUDGET_NS, probeEveryFor, recordEveryFor } from '../../src/collector';
+import { BUDGET_FRACTION, HOT_BUDGET_NS, probeEveryFor, recordEveryFor, timeEveryFor } from '../../src/collector';
 
 function call(id: number, extra: Partial<RecordSource> = {}): RecordSource {
   return { id, parent: undefined, t0: id * 10, durationMs: id / 2, rows: id * 3, sync: true, error: undefined, metadata: undefined, probe: undefined, ...extra };
@@ -78,5 +78,17 @@ describe('fidelity policy', () => {
     [1_000_000, 1],
   ])('a stage of %d ns gets a record on one call in %d', (meanNs, expected) => {
     expect(recordEveryFor(meanNs)).toBe(expected);
+  });
+
+  test.each([
+    // mean duration ns, expected timeEvery under shortStageTiming: 'sampled'
+    [100, 8], // hot: a timed call takes nearly the whole 150 ns budget
+    [1_900, 8],
+    [10_000, 8], // 150 ns budget, a cold timed call ~200 ns
+    [22_000, 8], // 220 ns: 90 % of it (198 ns) still short of 200
+    [22_300, 1], // 223 ns: 200.7 ns pays for it
+    [250_000, 1],
+  ])('a stage of %d ns is timed on one call in %d', (meanNs, expected) => {
+    expect(timeEveryFor(meanNs)).toBe(expected);
   });
 });
