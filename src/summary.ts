@@ -44,7 +44,7 @@ export function formatReportSummary(report: PerformanceReport, options: { maxSta
   const stages = [...report.stageSummaries].sort((a, b) => b.totalMs - a.totalMs);
   for (const s of stages.slice(0, maxStages)) {
     const self = share.get(s.name)?.selfPercent ?? (run.durationMs > 0 ? (s.totalMs / run.durationMs) * 100 : 0);
-    const fidelity = s.fidelity.mode === 'full' ? 'full' : `sampled 1/${s.fidelity.probeEvery}`;
+    const fidelity = fidelityOf(s);
     lines.push(
       `${pad(s.name, 34)} ${pad(num.format(s.calls), 9, true)} ${pad(ms(s.totalMs), 10, true)} ${pad(`${dec.format(self)}`, 7, true)} ${pad(ms(s.p95Ms), 9, true)} ${pad(s.rowsProcessed > 0 ? num.format(s.rowsPerSecond) : '-', 12, true)}  ${fidelity}${s.failures > 0 ? `, ${s.failures} failed` : ''}`,
     );
@@ -63,4 +63,12 @@ export function formatReportSummary(report: PerformanceReport, options: { maxSta
   for (const q of report.qualityFlags.filter((f) => f.severity !== 'info').slice(0, 5)) lines.push(`  [${q.severity}] ${q.message}`);
   if (report.output !== undefined) lines.push(report.output.written ? `report: ${report.output.path}` : `report NOT written to ${report.output.path}: ${report.output.error ?? 'unknown error'}`);
   return lines.join('\n');
+}
+
+/** `full`, or how often the probes ran; and how often calls were timed when not every one was. */
+function fidelityOf(s: PerformanceReport['stageSummaries'][number]): string {
+  const f = s.fidelity;
+  const probes = f.mode === 'full' ? 'full' : `probes 1/${f.probeEvery}`;
+  if (!(f.timedCalls < s.calls)) return probes;
+  return `${probes}, timed 1/${f.timeEvery}${f.totalErrorPercent !== undefined ? ` (total ±${f.totalErrorPercent} %)` : ''}`;
 }
