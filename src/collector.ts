@@ -812,21 +812,18 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
    * sync-ness as a timed call; counted with its rows and outcome, without clock reads, probe or record.
    */
   #untimedCall(run: RunState, frame: Frame, prev: ContextFrame | undefined, def: StageDefinition, thisArg: unknown, args: unknown[]): unknown {
+    // No slot on the run's stack of start times (RunState.times): it has no start to keep, and a
+    // run stopped from inside it closes it as untimed.
     frame.timed = false;
     slot.current = frame;
     let result: unknown;
-    const depth = run.stackDepth;
-    frame.depth = depth;
-    run.stackDepth = depth + 1;
     try {
       result = def.usesAsyncContext ? this.#callInAsyncContext(run, frame, def, thisArg, args) : Reflect.apply(def.fn, thisArg, args);
     } catch (error) {
       slot.current = prev;
-      run.stackDepth = depth;
       this.#finish(frame, 0, error, undefined, args, def);
       throw error;
     }
-    run.stackDepth = depth;
     slot.current = prev;
     if (typeof result === 'object' && result instanceof Promise) return this.#trackPromise(frame, result, args, def);
     frame.ended = true;
