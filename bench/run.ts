@@ -96,7 +96,7 @@ async function main(): Promise<void> {
   }
   if (only.has('demo')) {
     log('\n[3/5] demo pipeline, monitored vs unmonitored (alternated)');
-    pipeline = await section('demo', () => runPipeline(quick ? 2 : 6, 12, quick ? 25_000 : 100_000, log));
+    pipeline = await section('demo', () => runPipeline(quick ? 2 : 8, 12, quick ? 25_000 : 100_000, log));
   }
   if (only.has('analyzer')) {
     log('\n[4/5] analyzer timing (1M samples, 100k records), in a worker thread');
