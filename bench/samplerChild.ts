@@ -7,6 +7,7 @@
 import { runSamplerCost } from './sampler';
 
 const phaseMs = Number(process.argv[2] ?? 2500);
+if (typeof (globalThis as { gc?: unknown }).gc !== 'function') process.stderr.write('  warning: the sampler child runs without --expose-gc; a phase may pay for the garbage of the one before\n');
 runSamplerCost(phaseMs, (line) => process.stderr.write(`${line}\n`)).then(
   (result) => process.stdout.write(JSON.stringify(result)),
   (err: unknown) => {
