@@ -43,7 +43,7 @@ const MB = 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Fidelity policy. Every stage call may cost max(150 ns, 1 % of the stage's mean duration): its
-// budget. Every call is counted; every call is timed (two clock reads) except some of a hot
+// budget. Every call is counted; every call is timed (two clock reads) except some of a short
 // stage's (below). What a call costs, measured by `npm run bench` on a 2-core Node 20 VM whose
 // caches other tenants share:
 // - On a hot stage, whose code and data stay in cache, a timed call with its record costs 130-150 ns.
@@ -1537,7 +1537,7 @@ function estimatedTotalMs(s: StageStats): number {
  * Half-width of the 95 % interval of an estimated total, relative to it: the timed calls are a
  * random sample of the stage's calls (finite-population correction included). 0 when all were timed.
  */
-export function estimatedTotalErrorFraction(calls: number, timedCalls: number, totalMs: number, sumSqMs: number): number {
+function estimatedTotalErrorFraction(calls: number, timedCalls: number, totalMs: number, sumSqMs: number): number {
   if (timedCalls >= calls || timedCalls < 2 || totalMs <= 0) return 0;
   const mean = totalMs / timedCalls;
   const variance = Math.max(0, (sumSqMs - timedCalls * mean * mean) / (timedCalls - 1));
