@@ -381,36 +381,29 @@ export async function runMicro(options: MicroOptions, log: (line: string) => voi
     },
   });
 
-  const hot = withStage('bench_hot', trivial);
-  const hotV: Variant = simple('sm_hot', 'stagemeter hot sync stage, active run', hot, 'raw', {
-    setup: () => {
-      startRun('sm_hot');
-      hotV.calls = 0;
-    },
-    teardown: () => check('sm_hot', stopRun(), 'bench_hot', hotV.calls),
-  });
-  const baseRunHot = hotV.run;
-  hotV.run = (n) => {
-    hotV.calls += n;
-    return baseRunHot(n);
+  /** A hot sync stage in a run of its own on `mon`; the report's count is checked against the calls made. */
+  const hotSync = (id: string, label: string, stage: string, mon: PerformanceMonitor): Variant => {
+    // The singleton's stage looks its monitor up at call time, as a user's stage does.
+    const wrapped = mon === monitor ? withStage(stage, trivial) : withStage(stage, trivial, { monitor: mon });
+    const v: Variant = simple(id, label, wrapped, 'raw', {
+      setup: () => {
+        if (monitor.isMonitoring) monitor.stopMonitoring();
+        mon.startMonitoring({ runName: `bench:${id}` });
+        v.calls = 0;
+      },
+      teardown: () => check(id, mon.stopMonitoring(), stage, v.calls),
+    });
+    const run = v.run;
+    v.run = (n) => {
+      v.calls += n;
+      return run(n);
+    };
+    return v;
   };
-
+  hotSync('sm_hot', 'stagemeter hot sync stage, active run', 'bench_hot', monitor);
   // The same hot stage with every call timed (shortStageTiming: 'every'): the exact-timing reference.
   const everyMonitor: PerformanceMonitor = createPerformanceMonitor({ shortStageTiming: 'every' });
-  const hotEvery = withStage('bench_hot_every', trivial, { monitor: everyMonitor });
-  const hotEveryV: Variant = simple('sm_hot_every', "stagemeter hot sync stage, shortStageTiming: 'every'", hotEvery, 'raw', {
-    setup: () => {
-      if (monitor.isMonitoring) monitor.stopMonitoring();
-      everyMonitor.startMonitoring({ runName: 'bench:sm_hot_every' });
-      hotEveryV.calls = 0;
-    },
-    teardown: () => check('sm_hot_every', everyMonitor.stopMonitoring(), 'bench_hot_every', hotEveryV.calls),
-  });
-  const baseRunHotEvery = hotEveryV.run;
-  hotEveryV.run = (n) => {
-    hotEveryV.calls += n;
-    return baseRunHotEvery(n);
-  };
+  hotSync('sm_hot_every', "stagemeter hot sync stage, shortStageTiming: 'every'", 'bench_hot_every', everyMonitor);
 
   // Nested: the hot stage called inside an outer stage, so every call gets a parent. One outer
   // call per batch (amortised over thousands of inner calls).
