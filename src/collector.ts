@@ -972,64 +972,64 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     const run = frame.run;
     // A call that outlived its run (an async stage still pending at stop) was already closed.
     if (run.ended) return;
-    if (!frame.timed) {
-      if (def !== undefined) frame.rows = this.#callRows(frame, def, result, args!);
-      if (error !== NO_ERROR) this.#recordError(frame, error);
-      this.#accountUntimed(run, frame);
-      return;
+    let durationMs = 0;
+    if (frame.timed) {
+      const d = t1 - frame.t0;
+      durationMs = d > 0 ? d : 0;
+      frame.durationMs = durationMs;
+      if (frame.probe !== undefined) this.#probeEnd(frame, frame.probe);
     }
-    const d = t1 - frame.t0;
-    const durationMs = d > 0 ? d : 0;
-    frame.durationMs = durationMs;
-    if (frame.probe !== undefined) this.#probeEnd(frame, frame.probe);
     if (def !== undefined) {
       frame.rows = this.#callRows(frame, def, result, args!);
     }
     if (error !== NO_ERROR) this.#recordError(frame, error);
-    this.#account(frame, frame.t0, durationMs, t1);
+    if (frame.timed) this.#account(frame, frame.t0, durationMs, t1);
+    else this.#accountUntimed(run, frame);
   }
 
-  /** An untimed call's share of the figures: counted, rows, outcome; no duration, no record. */
-  #accountUntimed(run: RunState, frame: Frame): void {
+  /** What every ended call adds, timed or not: its count, rows and outcome. Returns the count. */
+  #count(run: RunState, frame: Frame): number {
     const stats = frame.stats;
-    const c = ++stats.calls;
     stats.rows += frame.rows;
     if (frame.sync) stats.syncCalls++;
     else this.#unlinkOpen(run, frame);
     if (frame.parent === undefined) run.rows += frame.rows;
-    // From the first call without a record on, the quantiles come from the sketch (see #account).
+    return ++stats.calls;
+  }
+
+  /** A call without a record: from the first one on, the quantiles come from the sketch. */
+  #omit(run: RunState, stats: StageStats): void {
+    // While every call has a record, quantiles come from the records; the sketch is not touched
+    // before (one cache miss fewer per call).
     if (stats.omitted === 0) this.#fillSketchFromRecords(run, stats);
     stats.omitted++;
-    if ((c & (c - 1)) === 0) this.#revisitPolicy(run, stats);
+  }
+
+  /** An untimed call's share of the figures: counted, rows, outcome; no duration, no record. */
+  #accountUntimed(run: RunState, frame: Frame): void {
+    const c = this.#count(run, frame);
+    this.#omit(run, frame.stats);
+    if ((c & (c - 1)) === 0) this.#revisitPolicy(run, frame.stats);
   }
 
   /** A finished call's share of the stage's and run's figures, its record, the policy. */
   #account(frame: Frame, t0: number, durationMs: number, t1: number): void {
     const run = frame.run;
     const stats = frame.stats;
-    const c = ++stats.calls;
+    const c = this.#count(run, frame);
     stats.timedCalls++;
     stats.totalMs += durationMs;
     stats.sumSqMs += durationMs * durationMs;
     if (durationMs > stats.maxMs) stats.maxMs = durationMs;
     if (durationMs < stats.minMs) stats.minMs = durationMs;
-    stats.rows += frame.rows;
-    if (frame.sync) stats.syncCalls++;
-    else this.#unlinkOpen(run, frame);
-    if (frame.parent === undefined) {
-      run.rows += frame.rows;
-      if (t1 - run.lastRateMark >= RATE_MARK_MS) this.#markRate(run, t1);
-    }
+    if (frame.parent === undefined && t1 - run.lastRateMark >= RATE_MARK_MS) this.#markRate(run, t1);
     // A failed call always gets a record (within maxStageRecords): its error is what a user acts on.
     if (stats.kept < run.maxRecords && (stats.recordEvery === 1 || frame.error !== undefined || --stats.recordCountdown <= 0)) {
       if (stats.recordEvery > 1 && frame.error === undefined) stats.recordCountdown = stats.nextCountdown(stats.recordEvery);
       this.#keep(run, frame, t0, durationMs);
       if (stats.omitted > 0) stats.sketch.add(durationMs);
     } else {
-      // While every call has a record, quantiles come from the records; from the first call
-      // without one on, the sketch takes over (it is not touched before: one cache miss fewer per call).
-      if (stats.omitted === 0) this.#fillSketchFromRecords(run, stats);
-      stats.omitted++;
+      this.#omit(run, stats);
       stats.sketch.add(durationMs);
     }
     if (c >= CALIBRATION_CALLS && (c & (c - 1)) === 0) this.#revisitPolicy(run, stats);
