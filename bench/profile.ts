@@ -1,7 +1,7 @@
 /**
  * One stagemeter scenario in a loop for a few seconds, to profile the hot path:
  *
- *   node --cpu-prof --cpu-prof-dir=.prof build/bench/profile.js hot|nested|async|medium|inactive [seconds]
+ *   node --cpu-prof --cpu-prof-dir=.prof build/bench/profile.js hot|nested|async|medium|long|inactive [seconds]
  *   node build/bench/cpuprofile.js .prof/<file>.cpuprofile      # self time by function
  */
 import { performance } from 'node:perf_hooks';
@@ -50,6 +50,14 @@ async function main(): Promise<void> {
     while (performance.now() < end) {
       sink ^= loop(f, 1000);
       calls += 1000;
+    }
+  } else if (scenario === 'long') {
+    // ~250 µs a call: what the instrumentation costs right after long work (use a fine
+    // --cpu-prof-interval, e.g. 50 µs, to see it beside the work)
+    const f = withStage('profile_long', (x: number) => work(250_000, x));
+    while (performance.now() < end) {
+      sink ^= loop(f, 20);
+      calls += 20;
     }
   } else {
     const f = withStage('profile_hot', trivial);
