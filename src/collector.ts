@@ -385,10 +385,21 @@ interface FlagEntry {
  * Successful synchronous calls of stages with a mean of WARM_BELOW_NS or more are accounted
  * (stage totals, records, sketch, policy) in batches of this many: right after such a call, that
  * code and its data are out of the CPU caches, and the batch pays for bringing them back once
- * instead of on every call. Hot stages, which keep them in cache, are accounted at once (the
- * queue would only add work). Every reader of the run's figures flushes the batch first.
+ * instead of on every call. A queued call is a row of numbers (PENDING_WIDTH), not its frame: by
+ * the time the batch is accounted, 32 frames spread over the young generation are out of the
+ * caches too, and reading them cost ~1 µs a call after 250 µs stages (a row is read in sequence).
+ * Hot stages, which keep all of it in cache, are accounted at once (the queue would only add
+ * work). Every reader of the run's figures flushes the batch first.
  */
 const PENDING_CALLS = 32;
+/** A queued call's row in RunState.times: start, end, id, parent id (-1: none), rows, stage index. */
+const PENDING_WIDTH = 6;
+const P_T0 = 0;
+const P_T1 = 1;
+const P_ID = 2;
+const P_PARENT = 3;
+const P_ROWS = 4;
+const P_STAGE = 5;
 /** Hook calls nested deeper than this that are still running at stop are closed with 0 ms. */
 const MAX_STACK_STARTS = 64;
 
@@ -411,16 +422,17 @@ class RunState {
   sampleShortTiming = false;
   lastId = 0;
   stackDepth = 0;
-  pendingCount = 0;
   /** Ended synchronous calls whose accounting waits for #flushPending (at most PENDING_CALLS). */
-  readonly pending: Array<Frame | undefined> = new Array<Frame | undefined>(PENDING_CALLS).fill(undefined);
+  pendingCount = 0;
   /**
-   * Times, ms, in one array (one object to reach): at [0, MAX_STACK_STARTS) the start of each hook
-   * call on the current stack, by depth (a call still running when the run stops is closed with
-   * its elapsed time; its frame does not hold its start); after that, the start and end of each
-   * pending call (doubles in a typed array: no boxes).
+   * Numbers of the hook calls, in one array (one object to reach): at [0, MAX_STACK_STARTS) the
+   * start, ms, of each hook call on the current stack, by depth (a call still running when the run
+   * stops is closed with its elapsed time; its frame does not hold its start); after that, the
+   * row of each pending call (PENDING_WIDTH doubles in a typed array: no boxes).
    */
-  readonly times = new Float64Array(MAX_STACK_STARTS + PENDING_CALLS * 2);
+  readonly times = new Float64Array(MAX_STACK_STARTS + PENDING_CALLS * PENDING_WIDTH);
+  /** Metadata of each pending call (most have none: the slot stays undefined). */
+  readonly pendingMetadata: Array<Record<string, unknown> | undefined> = new Array<Record<string, unknown> | undefined>(PENDING_CALLS).fill(undefined);
   rows = 0;
   lastRateMark = -Infinity;
   usesAsyncContext = false;
@@ -849,25 +861,42 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
       return;
     }
     const n = run.pendingCount;
-    run.pending[n] = frame;
-    run.times[MAX_STACK_STARTS + 2 * n] = t0;
-    run.times[MAX_STACK_STARTS + 2 * n + 1] = t1;
+    const times = run.times;
+    const o = MAX_STACK_STARTS + n * PENDING_WIDTH;
+    times[o + P_T0] = t0;
+    times[o + P_T1] = t1;
+    times[o + P_ID] = frame.id;
+    times[o + P_PARENT] = frame.parent === undefined ? -1 : frame.parent.id;
+    times[o + P_ROWS] = frame.rows;
+    times[o + P_STAGE] = frame.stats.index;
+    if (frame.metadata !== undefined) run.pendingMetadata[n] = frame.metadata;
     run.pendingCount = n + 1;
     if (n + 1 === PENDING_CALLS) this.#flushPending(run);
   }
 
-  /** Accounts the queued calls (see PENDING_CALLS). */
+  /** Accounts the queued calls (see PENDING_CALLS): what #account does, from their rows. */
   #flushPending(run: RunState): void {
     const n = run.pendingCount;
     run.pendingCount = 0;
-    const pending = run.pending;
     const times = run.times;
+    const metadata = run.pendingMetadata;
     for (let i = 0; i < n; i++) {
-      const frame = pending[i]!;
-      pending[i] = undefined;
-      const t0 = times[MAX_STACK_STARTS + 2 * i]!;
-      const t1 = times[MAX_STACK_STARTS + 2 * i + 1]!;
-      this.#account(frame, t0, t1 > t0 ? t1 - t0 : 0, t1);
+      const o = MAX_STACK_STARTS + i * PENDING_WIDTH;
+      const t0 = times[o + P_T0]!;
+      const t1 = times[o + P_T1]!;
+      const durationMs = t1 > t0 ? t1 - t0 : 0;
+      const parentId = times[o + P_PARENT]!;
+      const rows = times[o + P_ROWS]!;
+      const stats = run.statsList[times[o + P_STAGE]!]!;
+      stats.rows += rows;
+      stats.syncCalls++;
+      if (parentId === -1) run.rows += rows;
+      const c = ++stats.calls;
+      if (this.#accountTimed(run, stats, c, durationMs, t1, parentId === -1, false)) {
+        run.records.addSync(times[o + P_ID]!, parentId, t0, durationMs, rows, stats.index, metadata[i]);
+      }
+      metadata[i] = undefined;
+      if (c >= CALIBRATION_CALLS && (c & (c - 1)) === 0) this.#revisitPolicy(run, stats);
     }
   }
 
@@ -1017,22 +1046,31 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     const run = frame.run;
     const stats = frame.stats;
     const c = this.#count(run, frame);
+    if (this.#accountTimed(run, stats, c, durationMs, t1, frame.parent === undefined, frame.error !== undefined)) this.#keep(run, frame, t0, durationMs);
+    if (c >= CALIBRATION_CALLS && (c & (c - 1)) === 0) this.#revisitPolicy(run, stats);
+  }
+
+  /**
+   * A timed call's duration in the stage's figures, and whether it gets a record (counted in
+   * `kept` here; the caller writes it). `c` is the call's count, `root` that it has no parent.
+   */
+  #accountTimed(run: RunState, stats: StageStats, c: number, durationMs: number, t1: number, root: boolean, failed: boolean): boolean {
     stats.timedCalls++;
     stats.totalMs += durationMs;
     stats.sumSqMs += durationMs * durationMs;
     if (durationMs > stats.maxMs) stats.maxMs = durationMs;
     if (durationMs < stats.minMs) stats.minMs = durationMs;
-    if (frame.parent === undefined && t1 - run.lastRateMark >= RATE_MARK_MS) this.#markRate(run, t1);
+    if (root && t1 - run.lastRateMark >= RATE_MARK_MS) this.#markRate(run, t1);
     // A failed call always gets a record (within maxStageRecords): its error is what a user acts on.
-    if (stats.kept < run.maxRecords && (stats.recordEvery === 1 || frame.error !== undefined || --stats.recordCountdown <= 0)) {
-      if (stats.recordEvery > 1 && frame.error === undefined) stats.recordCountdown = stats.nextCountdown(stats.recordEvery);
-      this.#keep(run, frame, t0, durationMs);
+    if (stats.kept < run.maxRecords && (stats.recordEvery === 1 || failed || --stats.recordCountdown <= 0)) {
+      if (stats.recordEvery > 1 && !failed) stats.recordCountdown = stats.nextCountdown(stats.recordEvery);
+      stats.kept++;
       if (stats.omitted > 0) stats.sketch.add(durationMs);
-    } else {
-      this.#omit(run, stats);
-      stats.sketch.add(durationMs);
+      return true;
     }
-    if (c >= CALIBRATION_CALLS && (c & (c - 1)) === 0) this.#revisitPolicy(run, stats);
+    this.#omit(run, stats);
+    stats.sketch.add(durationMs);
+    return false;
   }
 
   #fillSketchFromRecords(run: RunState, stats: StageStats): void {
@@ -1049,7 +1087,6 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
   }
 
   #keep(run: RunState, frame: Frame, t0: number, durationMs: number): void {
-    frame.stats.kept++;
     run.records.add(frame, frame.stats.index, t0, durationMs);
     if (run.logStages) this.#logEnd(frame);
   }

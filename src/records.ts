@@ -96,32 +96,43 @@ export class RecordTable {
 
   /** Appends one finished call (its start and duration passed apart: a deferred call's frame has neither). */
   add(call: RecordSource, stage: number, t0: number = call.t0, durationMs: number = call.durationMs): void {
-    const i = this.#length++;
-    const o = i * WIDTH;
-    if (o + WIDTH > this.#rows.length) this.#grow();
-    const r = this.#rows;
-    r[o + ID] = call.id;
-    r[o + PARENT] = call.parent === undefined ? -1 : call.parent.id;
-    r[o + T0] = t0;
-    r[o + DURATION] = durationMs;
-    r[o + ROWS] = call.rows;
-    r[o + STAGE] = stage;
     const probe = call.probe;
-    if (probe !== undefined && probe.done) {
-      r[o + FLAGS] = (call.sync ? SYNC : 0) | PROBED;
+    const probed = probe !== undefined && probe.done;
+    const o = this.#append(call.id, call.parent === undefined ? -1 : call.parent.id, t0, durationMs, call.rows, stage, (call.sync ? SYNC : 0) | (probed ? PROBED : 0), call.metadata);
+    if (probed) {
+      const r = this.#rows;
       r[o + CPU_USER] = probe.cpuUserMs;
       r[o + CPU_SYSTEM] = probe.cpuSystemMs;
       r[o + HEAP] = probe.heapDeltaMb;
       r[o + VOLUNTARY] = probe.voluntarySwitches;
       r[o + INVOLUNTARY] = probe.involuntarySwitches;
-    } else {
-      r[o + FLAGS] = call.sync ? SYNC : 0;
     }
-    if (call.metadata !== undefined) {
+    if (call.error !== undefined) this.#errors.set(this.#length - 1, call.error);
+  }
+
+  /** Appends a successful synchronous call without probes, from its fields (a queued call keeps no frame). */
+  addSync(id: number, parentId: number, t0: number, durationMs: number, rows: number, stage: number, metadata: Record<string, unknown> | undefined): void {
+    this.#append(id, parentId, t0, durationMs, rows, stage, SYNC, metadata);
+  }
+
+  /** Writes a new row's common fields; returns its offset. */
+  #append(id: number, parentId: number, t0: number, durationMs: number, rows: number, stage: number, flags: number, metadata: Record<string, unknown> | undefined): number {
+    const i = this.#length++;
+    const o = i * WIDTH;
+    if (o + WIDTH > this.#rows.length) this.#grow();
+    const r = this.#rows;
+    r[o + ID] = id;
+    r[o + PARENT] = parentId;
+    r[o + T0] = t0;
+    r[o + DURATION] = durationMs;
+    r[o + ROWS] = rows;
+    r[o + STAGE] = stage;
+    r[o + FLAGS] = flags;
+    if (metadata !== undefined) {
       this.#metadataRows.push(i);
-      this.#metadata.push(call.metadata);
+      this.#metadata.push(metadata);
     }
-    if (call.error !== undefined) this.#errors.set(i, call.error);
+    return o;
   }
 
   /** Duration of row `i`, ms. */

@@ -27,6 +27,36 @@ describe('per-call records kept as columns', () => {
     expect(table.get(2)).toMatchObject({ id: 3, sync: false });
   });
 
+  test('a queued call written from its fields reads back like one written from its frame', () => {
+    const table = new RecordTable();
+    const meta = { month: '2026-01' };
+    for (let i = 1; i <= 600; i++) {
+      if (i % 2 === 0) table.addSync(i, i - 1, i * 10, i / 2, i * 3, 2, i % 4 === 0 ? meta : undefined);
+      else table.add(call(i, { error: i === 301 ? { name: 'E', message: 'failed' } : undefined }), 1);
+    }
+    expect(table.length).toBe(600);
+    for (const i of [1, 2, 4, 300, 301, 302, 600]) {
+      const byFields = i % 2 === 0;
+      expect(table.get(i - 1)).toEqual({
+        id: i,
+        parentId: byFields ? i - 1 : -1,
+        t0: i * 10,
+        durationMs: i / 2,
+        rows: i * 3,
+        stage: byFields ? 2 : 1,
+        sync: true,
+        probed: false,
+        cpuUserMs: 0,
+        cpuSystemMs: 0,
+        heapDeltaMb: 0,
+        voluntarySwitches: 0,
+        involuntarySwitches: 0,
+        error: i === 301 ? { name: 'E', message: 'failed' } : undefined,
+        metadata: byFields && i % 4 === 0 ? meta : undefined,
+      });
+    }
+  });
+
   test('a record read straight from a call matches the stored one', () => {
     const source = call(7, { parent: { id: 3 }, probe: { done: true, cpuUserMs: 2, cpuSystemMs: 0.5, heapDeltaMb: 1, voluntarySwitches: 3, involuntarySwitches: 4 } });
     const table = new RecordTable();
