@@ -10,24 +10,16 @@ import { autoStartMonitor } from '../src/singleton';
 /** Builds the wrapper for one stage definition; keeps the original's name, length and metadata. */
 export function makeWrapper(def: StageDefinition, explicit: PerformanceMonitor | undefined): (...args: unknown[]) => unknown {
   const fn = def.fn;
-  // Each wrapper is a closure of its own, which V8 optimizes on its own calls only: a stage called
-  // a few hundred times would run it unoptimized for good. So it only hands over to callHook,
-  // one function shared by every stage (optimized early, on all their calls together).
   const wrapped = function (this: unknown, ...args: unknown[]): unknown {
     if (new.target !== undefined) return Reflect.construct(fn, args, new.target === wrapped ? fn : new.target);
-    return callHook(def, explicit, this, args);
+    const monitor = (explicit ?? slot.monitor) as PerformanceMonitor | undefined;
+    if (monitor !== undefined && monitor.isMonitoring) return monitor._invoke(def, this, args);
+    if (explicit !== undefined || slot.autoStart === false) return Reflect.apply(fn, this, args);
+    const started = autoStartMonitor();
+    return started !== undefined ? started._invoke(def, this, args) : Reflect.apply(fn, this, args);
   };
   copyIdentity(fn, wrapped);
   return wrapped;
-}
-
-/** A wrapped call: into the monitor's run when one is active, else straight to the original. */
-function callHook(def: StageDefinition, explicit: PerformanceMonitor | undefined, thisArg: unknown, args: unknown[]): unknown {
-  const monitor = (explicit ?? slot.monitor) as PerformanceMonitor | undefined;
-  if (monitor !== undefined && monitor.isMonitoring) return monitor._invoke(def, thisArg, args);
-  if (explicit !== undefined || slot.autoStart === false) return Reflect.apply(def.fn, thisArg, args);
-  const started = autoStartMonitor();
-  return started !== undefined ? started._invoke(def, thisArg, args) : Reflect.apply(def.fn, thisArg, args);
 }
 
 /** name, length, prototype, own properties and reflect-metadata of the original. */
