@@ -133,16 +133,6 @@ export function timeEveryFor(meanNs: number): number {
 
 let fullProbeCostNs: number | undefined;
 
-/** The per-call path has been run by #warmUp in this process (once, at the first run). */
-let hotPathWarmed = false;
-/**
- * Calls #warmUp makes: hot (timed, then sampled), queued (pairs of nested calls), fully probed.
- * Fewer (1,200 hot and 600 queued) left `_invoke` unmarked for optimization.
- */
-const WARM_UP_CALLS = { hot: 2000, queued: 800, probed: 8 };
-/** The short first pass of #warmUp. */
-const WARM_UP_CALLS_FIRST = { hot: 64, queued: 40, probed: 16 };
-
 /** Measures what full probes cost on this machine (once per process, well under a millisecond). */
 function calibrateFullProbeCost(): number {
   if (fullProbeCostNs !== undefined) return fullProbeCostNs;
@@ -308,8 +298,6 @@ class StageStats {
   probeCostNs = 0;
   /** The first failure, kept whether or not its call gets a record. */
   firstError: { name: string; message: string; t: number } | undefined = undefined;
-  /** Set by the warm-up only: its stages keep the policy they were given (see #warmUp). */
-  policyPinned = false;
 
   constructor(name: string, index: number, seed: number) {
     this.name = name;
@@ -602,10 +590,6 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     }
     if (slot.monitor === this) slot.autoStart = false;
     calibrateFullProbeCost();
-    if (!hotPathWarmed) {
-      hotPathWarmed = true;
-      this.#warmUp();
-    }
     const cfg = this.#config;
     const runNotes = new Set<string>();
     const run = new RunState(this, options, { maxSamples: cfg.maxMemorySamples, maxRecords: cfg.maxStageRecords }, cfg.enableDetailedLogging, (m) => sanitizeMetadata(m, cfg.redact, runNotes));
@@ -780,86 +764,6 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     const run = this.#run;
     if (run === undefined) return this.#stopWithoutRun();
     return this.#stop('completed', 'stopMonitoring');
-  }
-
-  /**
-   * Runs the per-call path (`_invoke` and what it calls) some thousands of times on a private run
-   * of stages of our own, once per process, so that V8 has optimized it before the first real
-   * call. Left alone, V8 optimizes it only after about 1,000-4,000 calls: a pipeline of long
-   * stages, which makes few calls, would run them through baseline code, whose every property
-   * access goes through an inline cache, and that costs most right after a long call (at 250 µs,
-   * six paired runs of 1,500 calls: mean overhead 6.6 µs without, 5.2 µs with; medians 2.9 and
-   * 2.2 µs). Each path gets its calls: hot stages timed and untimed, longer ones queued (nested,
-   * so calls have parents), fully probed and failing ones; their stages keep the policy given
-   * here. Takes 10-25 ms on a 2-core VM; nothing of it reaches the user's run, the context or
-   * the report.
-   */
-  #warmUp(): void {
-    const saved = slot.current;
-    slot.current = undefined;
-    try {
-      // A short pass first takes every field through the kinds of value it will hold (doubles,
-      // objects, written more than once): a layout that changes while V8 compiles `_invoke`,
-      // during the long pass, aborts the compile ("maps became deprecated").
-      this.#warmUpPass(WARM_UP_CALLS_FIRST, 16);
-      this.#warmUpPass(WARM_UP_CALLS, 256);
-    } catch {
-      // Only an optimization: a failure here must not stop the run from starting.
-    } finally {
-      this.#run = undefined;
-      slot.current = saved;
-    }
-  }
-
-  /** One pass of #warmUp on a private run: probed calls, queued ones (nested in pairs), hot ones. */
-  #warmUpPass(calls: { hot: number; queued: number; probed: number }, maxRecords: number): void {
-    const run = new RunState(this, { runName: 'stagemeter.warmup' }, { maxSamples: 100, maxRecords }, false, () => undefined);
-    run.sampleShortTiming = true;
-    this.#run = run;
-    try {
-      const pinned = (name: string, fn: (...args: unknown[]) => unknown, probeEvery: number, batchAccounting: boolean): StageDefinition => {
-        const def = new StageDefinition(name, fn, undefined, undefined);
-        const stats = this.#statsFor(run, name);
-        stats.policyPinned = true;
-        stats.probeEvery = probeEvery;
-        stats.countdown = probeEvery === 1 ? 0 : probeEvery;
-        stats.batchAccounting = batchAccounting;
-        def.cacheRun = run;
-        def.cacheStats = stats;
-        return def;
-      };
-      const rows = [[1, 2, 3]];
-      const never = 1 << 30;
-      const probed = pinned('warmup.probed', (batch) => batch, 1, true);
-      for (let i = 0; i < calls.probed; i++) this._invoke(probed, undefined, rows);
-      const inner = pinned('warmup.inner', (batch) => batch, never, true);
-      const outer = pinned('warmup.outer', (batch) => this._invoke(inner, undefined, [batch]), never, true);
-      for (let i = 0; i < calls.queued; i++) this._invoke(outer, undefined, rows);
-      const hot = pinned('warmup.hot', (batch) => batch, never, false);
-      for (let i = 0; i < calls.hot; i++) {
-        // timed calls first, then one in SHORT_TIME_EVERY timed, like a hot stage past 1024 calls
-        if (i === calls.hot >> 1) {
-          hot.cacheStats!.timeEvery = SHORT_TIME_EVERY;
-          hot.cacheStats!.timeCountdown = SHORT_TIME_EVERY;
-        }
-        this._invoke(hot, undefined, rows);
-      }
-      // What only a real run writes: the sampler's peak (a double), a failure, metadata.
-      run.peakRssMb = 0.5;
-      const failing = pinned('warmup.failing', () => {
-        throw new Error('warm-up');
-      }, never, true);
-      try {
-        this._invoke(failing, undefined, rows);
-      } catch {
-        // expected
-      }
-      const described = new StageDefinition('warmup.metadata', (batch) => batch, undefined, { warmUp: true });
-      this._invoke(described, undefined, rows);
-      this.#flushPending(run);
-    } finally {
-      run.ended = true;
-    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1198,7 +1102,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
   }
 
   #revisitPolicy(run: RunState, stats: StageStats): void {
-    if (stats.timedCalls === 0 || stats.policyPinned) return;
+    if (stats.timedCalls === 0) return;
     const meanNs = (stats.totalMs / stats.timedCalls) * 1e6;
     stats.probeEvery = probeEveryFor(meanNs, stats.probeCostNs > 0 ? stats.probeCostNs : (fullProbeCostNs ?? 2000));
     if (stats.countdown > stats.probeEvery * 2) stats.countdown = stats.nextCountdown();
