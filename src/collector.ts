@@ -57,10 +57,12 @@ const MB = 1024 * 1024;
 //   every call is still counted, with its rows and failures, and the total is the timed calls'
 //   total scaled to all calls.
 // - Full probes (CPU time and context switches from process.resourceUsage(), heap from
-//   v8.getHeapStatistics(), at both ends) cost ~2 µs warm and 10-40 µs after a long call (priced
-//   in place), and slow the code after them down about as much again (PROBE_AFTER_EFFECT). They
-//   may spend 2 ns per call of a hot stage and 10 % of the budget otherwise, amortised over about
-//   one call in `probeEvery`.
+//   v8.getHeapStatistics(), at both ends) make a call cost ~2-5 µs more on a hot stage and
+//   ~100 µs more after a 250 µs call: there they run cold, and so does the slower path a probed
+//   call takes. Each stage prices its probed calls end to end (#priceProbe). Probes may spend,
+//   amortised over about one call in `probeEvery`: 2 ns per call of a hot stage; otherwise 10 %
+//   of the budget, or half of what is left of it once a plain call is paid for (LONG_CALL_NS),
+//   whichever is more (stages over ~0.5 ms).
 // Every stage is fully probed for its first 8 calls and fully recorded for its first 1024; the
 // policy is revisited at every power-of-two call count.
 // ---------------------------------------------------------------------------------------------
@@ -84,15 +86,16 @@ const MAX_RECORD_EVERY = 64;
 /** Share of a stage's budget its sampled full probes may spend, amortised (priced in place; a
  *  probe also slows the code after it a little, which its price does not show: a small share). */
 const PROBE_SHARE_OF_BUDGET = 0.1;
+/**
+ * What a plain (unprobed) call of a long stage costs on average, cold, its share of the batched
+ * accounting and its record included, ns: 1-4 µs measured at 250 µs, 2-8 µs at 1 ms (a longer
+ * call is more often interrupted, and leaves more of the path cold). Of the budget left past it,
+ * probes may spend half (the other half is margin for a slow host).
+ */
+const LONG_CALL_NS = 8000;
+const PROBE_SHARE_OF_REST = 0.5;
 /** Amortised probe spend allowed per call of a hot stage, ns (probeEvery lands near 2048). */
 const HOT_PROBE_BUDGET_NS = 2;
-/**
- * What a probed call of a longer stage really costs, as a multiple of its price in place: the
- * probes' system calls leave the code and data after them out of the caches. Measured at 250 µs
- * (tagged calls, one process): a probed call cost ~95 µs more than an unprobed one, for a price
- * of 32-64 µs. (Hot stages run the code after them warm: their price is taken as it is.)
- */
-export const PROBE_AFTER_EFFECT = 2;
 /**
  * Under `shortStageTiming: 'sampled'`, a short stage (see timeEveryFor) times about one call in
  * this many after its first SAMPLED_RECORDS_AFTER_CALLS calls. An untimed call keeps the context,
@@ -177,10 +180,9 @@ function cpuUsageOrUndefined(previous?: NodeJS.CpuUsage): NodeJS.CpuUsage | unde
 export function probeEveryFor(meanNs: number, probeCostNs: number): number {
   const budget = budgetNsFor(meanNs);
   const hot = budget <= HOT_BUDGET_NS;
-  const headroom = hot ? HOT_PROBE_BUDGET_NS : budget * PROBE_SHARE_OF_BUDGET;
-  const cost = hot ? probeCostNs : probeCostNs * PROBE_AFTER_EFFECT;
-  if (cost <= headroom) return 1;
-  return powerOfTwoAtLeast(cost / headroom);
+  const headroom = hot ? HOT_PROBE_BUDGET_NS : Math.max(budget * PROBE_SHARE_OF_BUDGET, (budget - LONG_CALL_NS) * PROBE_SHARE_OF_REST);
+  if (probeCostNs <= headroom) return 1;
+  return powerOfTwoAtLeast(probeCostNs / headroom);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -294,8 +296,10 @@ class StageStats {
   /** xorshift state for jittering which calls get probed (avoids aliasing with periodic work). */
   seed: number;
 
-  /** Cost of a pair of full probes measured in place on this stage's calls, ns (0 until one ran). */
+  /** What a probed call of this stage costs more than a plain one, measured on its calls, ns (0 until one ran). */
   probeCostNs = 0;
+  /** The prices of its first CALIBRATION_CALLS probes (their median is the price until then). */
+  readonly firstProbePrices: number[] = [];
   /** The first failure, kept whether or not its call gets a record. */
   firstError: { name: string; message: string; t: number } | undefined = undefined;
 
@@ -992,13 +996,6 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
       stats.involuntarySwitches += probe.involuntarySwitches;
       stats.heapDeltaSumMb += probe.heapDeltaMb;
       if (probe.heapDeltaMb > stats.heapDeltaMaxMb) stats.heapDeltaMaxMb = probe.heapDeltaMb;
-      // Price the probes where they run: in the middle of real work they cost 2-3x what a tight
-      // calibration loop says. A moving average, each reading clamped at twice the running price
-      // (the first one at twice the calibration), so that one probe slowed by a GC or preempted
-      // by the OS cannot make probes rare for good.
-      const costNs = Math.max(0, (now() - probe.p0 - frame.durationMs) * 1e6);
-      const prev = stats.probeCostNs > 0 ? stats.probeCostNs : (fullProbeCostNs ?? 2000);
-      stats.probeCostNs = stats.probeCostNs > 0 ? prev * 0.875 + Math.min(costNs, 2 * prev) * 0.125 : Math.min(costNs, 2 * prev);
     } catch {
       frame.probe = undefined;
     }
@@ -1024,6 +1021,29 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     if (error !== NO_ERROR) this.#recordError(frame, error);
     if (frame.timed) this.#account(frame, frame.t0, durationMs, t1);
     else this.#accountUntimed(run, frame);
+    if (frame.probe?.done === true) this.#priceProbe(frame.stats, frame.probe, durationMs);
+  }
+
+  /**
+   * Prices a probed call where it ran: from before its first probe to the end of its accounting,
+   * less the stage's own time. That is the probes and the slower path a probed call takes, run
+   * cold: right after a long call, resourceUsage() and getHeapStatistics() cost 10-25 µs each the
+   * first time round and the path after them 15-30 µs, all of it missing from a tight-loop price.
+   * The median of the first CALIBRATION_CALLS prices (the first includes compiling the path), then
+   * a moving average whose readings are clamped at twice the running price, so that a probe slowed
+   * by a GC or preempted by the OS cannot make probes rare for good.
+   */
+  #priceProbe(stats: StageStats, probe: Probe, durationMs: number): void {
+    const costNs = Math.max(0, (now() - probe.p0 - durationMs) * 1e6);
+    const first = stats.firstProbePrices;
+    if (first.length < CALIBRATION_CALLS) {
+      first.push(costNs);
+      const sorted = [...first].sort((a, b) => a - b);
+      stats.probeCostNs = sorted[sorted.length >> 1]!;
+      return;
+    }
+    const prev = stats.probeCostNs;
+    stats.probeCostNs = prev * 0.875 + Math.min(costNs, 2 * prev) * 0.125;
   }
 
   /** What every ended call adds, timed or not: its count, rows and outcome. Returns the count. */
