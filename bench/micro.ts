@@ -488,8 +488,10 @@ export async function runMicro(options: MicroOptions, log: (line: string) => voi
     const id = ns < 100_000 ? `sm_medium_${us}us` : `sm_long_${us}us`;
     // The label gets the duration measured in the rounds (see results); the id keeps the target.
     const steps = stepsFor(ns);
-    // Pairs of long work are few per batch: longer batches, so each iteration's mean is steadier.
-    const batchMs = ns < 100_000 ? 4 * BATCH_MS : 20 * BATCH_MS;
+    // Pairs of long work are few per batch: longer batches, so each iteration's mean is steadier,
+    // and so that each holds its share of the sampled probes (one call in 64-512 at 250 µs-1 ms).
+    // With 40 ms batches, most 1 ms batches held no probe, and their median left probes out.
+    const batchMs = ns < 100_000 ? 4 * BATCH_MS : 60 * BATCH_MS;
     paired(id, `stagemeter ${ns < 100_000 ? 'medium' : 'long'} stage`, steps, `bench_${id.slice(3)}`, batchMs);
     // The floor: the same work behind a bare timer (two clock reads), what any timing wrapper pays.
     paired(`time_only_${us}us`, `time-only wrapper (performance.now x2), ${ns < 100_000 ? 'medium' : 'long'} work`, steps, undefined, batchMs);
