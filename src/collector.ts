@@ -62,7 +62,7 @@ const MB = 1024 * 1024;
 //   call takes. Each stage prices its probed calls end to end (#priceProbe). Probes may spend,
 //   amortised over about one call in `probeEvery`: 2 ns per call of a hot stage; otherwise 10 %
 //   of the budget, or half of what is left of it once a plain call is paid for (LONG_CALL_NS),
-//   whichever is more (stages over ~0.5 ms).
+//   whichever is more (the latter for stages over ~1 ms).
 // Every stage is fully probed for its first 8 calls and fully recorded for its first 1024; the
 // policy is revisited at every power-of-two call count.
 // ---------------------------------------------------------------------------------------------
@@ -83,8 +83,8 @@ const CALIBRATION_CALLS = 8;
 const SAMPLED_RECORDS_AFTER_CALLS = 1024;
 /** At least one call in this many gets a record (within maxStageRecords). */
 const MAX_RECORD_EVERY = 64;
-/** Share of a stage's budget its sampled full probes may spend, amortised (priced in place; a
- *  probe also slows the code after it a little, which its price does not show: a small share). */
+/** Share of a stage's budget its sampled full probes may spend, amortised, at least (their price
+ *  is what a probed call costs more than a plain one, end to end: see #priceProbe). */
 const PROBE_SHARE_OF_BUDGET = 0.1;
 /**
  * What a plain (unprobed) call of a long stage costs on average, cold, its share of the batched
@@ -1043,7 +1043,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
       return;
     }
     const prev = stats.probeCostNs;
-    stats.probeCostNs = prev * 0.875 + Math.min(costNs, 2 * prev) * 0.125;
+    stats.probeCostNs = prev > 0 ? prev * 0.875 + Math.min(costNs, 2 * prev) * 0.125 : costNs;
   }
 
   /** What every ended call adds, timed or not: its count, rows and outcome. Returns the count. */
