@@ -778,8 +778,9 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
    * @internal The per-call path of withStage and @MonitoredStage. Same result, same error
    * (rethrown unchanged), same `this`; a sync function stays sync. Per call it pays two clock
    * reads (~50 ns each), one small allocation, and full probes only as the fidelity policy allows.
+   * The call's arguments arrive spread and are gathered here, not in the wrapper: see makeWrapper.
    */
-  _invoke(def: StageDefinition, thisArg: unknown, args: unknown[]): unknown {
+  _invoke(def: StageDefinition, thisArg: unknown, ...args: unknown[]): unknown {
     const run = this.#run;
     if (run === undefined) return Reflect.apply(def.fn, thisArg, args);
     let stats = def.cacheStats;

@@ -14,7 +14,7 @@ export interface ContextFrame {
 }
 
 export interface StagemeterGlobal {
-  readonly protocol: 1;
+  readonly protocol: 2;
   /** The singleton returned by getMonitor(). */
   monitor: unknown;
   /** Whether a hook may start the singleton: undefined until the environment has been read. */
@@ -33,15 +33,14 @@ export interface StagemeterGlobal {
   stopPromiseHooks: (() => void) | undefined;
 }
 
-const KEY = Symbol.for('stagemeter.global.v1');
+// v2: hooks call `monitor._invoke(def, thisArg, ...args)` with the arguments spread (v1: as an array).
+const KEY = Symbol.for('stagemeter.global.v2');
 
 function create(): StagemeterGlobal {
-  return { protocol: 1, monitor: undefined, autoStart: undefined, envErrorReported: false, current: undefined, als: undefined, alsUsers: 0, promiseHookUsers: 0, stopPromiseHooks: undefined };
+  return { protocol: 2, monitor: undefined, autoStart: undefined, envErrorReported: false, current: undefined, als: undefined, alsUsers: 0, promiseHookUsers: 0, stopPromiseHooks: undefined };
 }
 
 export const slot: StagemeterGlobal = ((globalThis as Record<symbol, StagemeterGlobal | undefined>)[KEY] ??= create());
-// A slot made by an older copy of this protocol version lacks the promise-hook fields.
-slot.promiseHookUsers ??= 0;
 
 /** @internal Test helper: forget the singleton, the environment decision and the context. */
 export function resetGlobalStateForTests(): void {

@@ -78,6 +78,25 @@ describe(`@MonitoredStage (${decoratorMode} decorators)`, () => {
     expect(stop().stages[0]).toMatchObject({ name: 'LabelingEngine.score', rowsProcessed: 2, sync: true, success: true });
   });
 
+  test('a method gets its arguments as given: their number, the same objects, 10,000 of them, in a run or not', () => {
+    class Batch {
+      @MonitoredStage()
+      count(...rows: unknown[]): [number, unknown] {
+        return [arguments.length, rows[0]];
+      }
+    }
+    const row = { id: 7 };
+    const many = Array.from({ length: 10_000 }, (_, i) => i);
+    const batch = new Batch();
+    const calls = (): unknown[] => [batch.count(), batch.count(row, undefined), batch.count(...many)];
+    const expected = [[0, undefined], [2, row], [10_000, 0]];
+    expect(calls()).toEqual(expected);
+    expect((calls()[1] as unknown[])[1]).toBe(row);
+    run.monitor().stopMonitoring();
+    expect(calls()).toEqual(expected); // no active run
+    run.monitor().startMonitoring();
+  });
+
   test('an async method with a custom name returns a promise of the same value', async () => {
     const p = new LabelingEngine(2).label([1, 3]);
     expect(p).toBeInstanceOf(Promise);

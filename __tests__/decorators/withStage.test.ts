@@ -56,6 +56,25 @@ describe(`withStage (${decoratorMode} decorators build)`, () => {
     expect(result).not.toBeInstanceOf(Promise);
   });
 
+  test('passes the arguments on as given: their number, the same objects, trailing undefineds, 10,000 of them, in a run or not', () => {
+    const seen: unknown[][] = [];
+    const f = withStage('args', function (...args: unknown[]) {
+      seen.push(args);
+      return arguments.length;
+    });
+    const row = { id: 1 };
+    const many = Array.from({ length: 10_000 }, (_, i) => i);
+    const calls = (): number[] => [f(), f(undefined), f(row, undefined, undefined), f(...many)];
+    expect(calls()).toEqual([0, 1, 3, 10_000]);
+    expect(stop().stageSummaries[0]).toMatchObject({ name: 'args', calls: 4 });
+    expect(calls()).toEqual([0, 1, 3, 10_000]); // no active run
+    for (const args of [seen.slice(0, 4), seen.slice(4)]) {
+      expect(args[2]![0]).toBe(row);
+      expect(args[2]).toHaveLength(3);
+      expect(args[3]).toEqual(many);
+    }
+  });
+
   test('an async function returns a promise that resolves to the same value', async () => {
     const value = { rows: [1, 2, 3] };
     let startedAt = 0;
