@@ -46,6 +46,7 @@ import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { createPerformanceMonitor, setMonitor, withStage, type PerformanceMonitor, type PerformanceReport } from '../src/index';
 import { slot } from '../src/global';
+import { compileWork } from './work';
 import { drain, gcNow, max, mean, median, min, watchInterference, type Interference } from './stats';
 
 /** Wall time of one timed batch, ms. */
@@ -99,21 +100,8 @@ async function trivialAsync(x: number): Promise<number> {
   return (x * 3 + 1) | 0;
 }
 
-/**
- * Deterministic CPU work of `steps` steps, no allocation (long and medium stages). Its bytecode
- * is padded past V8's inlining limit (460 bytes) with a branch that never runs, so it is never
- * inlined: the raw call and the wrapped call then run the very same machine code. (Two inlined
- * copies of one loop can differ by a percent or two from code placement alone, which is the
- * size of the effect the long stage is measuring.)
- */
-const work = new Function('steps', 'seed', [
-  'let s = seed | 0;',
-  'for (let i = 0; i < steps; i++) s = (Math.imul(s, 1664525) + 1013904223 + i) | 0;',
-  'if (seed === -0x7654321) {',
-  ...Array.from({ length: 120 }, (_, i) => `  s = (s ^ ${i + 1}) + (s >>> ${(i % 13) + 1});`),
-  '}',
-  'return s;',
-].join('\n')) as (steps: number, seed: number) => number;
+/** Deterministic CPU work of `steps` steps, no allocation, never inlined (long and medium stages). */
+const work = compileWork('work');
 
 /** Steps of `work` that take about `targetNs` on this machine (measured after warm-up, min of runs). */
 function stepsFor(targetNs: number): number {

@@ -1,11 +1,16 @@
 /**
  * One stagemeter scenario in a loop for a few seconds, to profile the hot path:
  *
- *   node --cpu-prof --cpu-prof-dir=.prof build/bench/profile.js hot|nested|async|medium|long|inactive [seconds]
+ *   node --cpu-prof --cpu-prof-dir=.prof build/bench/profile.js hot|nested|async|medium|long|inactive [seconds] [work µs]
  *   node build/bench/cpuprofile.js .prof/<file>.cpuprofile      # self time by function
+ *
+ * medium and long take the stage's work in µs (default 10 and 250) and alternate raw and wrapped
+ * calls of it. For them use a fine sampling interval (--cpu-prof-interval 20), so the ~1 % that is
+ * not the work gets thousands of samples.
  */
 import { performance } from 'node:perf_hooks';
 import { createPerformanceMonitor, setMonitor, withStage } from '../src/index';
+import { compileWork } from './work';
 
 function trivial(x: number): number {
   return (x * 3 + 1) | 0;
@@ -15,10 +20,14 @@ async function trivialAsync(x: number): Promise<number> {
   return (x * 3 + 1) | 0;
 }
 
-function work(steps: number, seed: number): number {
-  let s = seed | 0;
-  for (let i = 0; i < steps; i++) s = (Math.imul(s, 1664525) + 1013904223 + i) | 0;
-  return s;
+/** Steps of `work` that take about `us` µs here (mean of 20 calls, after a warm-up). */
+function stepsFor(work: (steps: number, seed: number) => number, us: number): number {
+  let sink = 0;
+  for (let i = 0; i < 50; i++) sink ^= work(100_000, i);
+  const t0 = performance.now();
+  for (let i = 0; i < 20; i++) sink ^= work(100_000, i);
+  const perStepUs = ((performance.now() - t0) * 1000) / 20 / 100_000;
+  return Math.max(100, Math.round(us / perStepUs) + (sink & 0));
 }
 
 const loop = new Function('f', 'n', 'let s = 0;\nfor (let i = 0; i < n; i++) s = (s + f(i)) | 0;\nreturn s;') as (f: (x: number) => number, n: number) => number;
@@ -26,6 +35,7 @@ const loop = new Function('f', 'n', 'let s = 0;\nfor (let i = 0; i < n; i++) s =
 async function main(): Promise<void> {
   const scenario = process.argv[2] ?? 'hot';
   const seconds = Number(process.argv[3] ?? 4);
+  const workUs = process.argv[4] !== undefined ? Number(process.argv[4]) : scenario === 'medium' ? 10 : 250;
   const monitor = createPerformanceMonitor();
   setMonitor(monitor);
   if (scenario !== 'inactive') monitor.startMonitoring({ runName: `profile:${scenario}` });
@@ -45,19 +55,21 @@ async function main(): Promise<void> {
       sink ^= outer(100_000);
       calls += 100_000;
     }
-  } else if (scenario === 'medium') {
-    const f = withStage('profile_medium', (x: number) => work(10_000, x));
+  } else if (scenario === 'medium' || scenario === 'long') {
+    // Raw and wrapped calls of the same work alternate, each on its own copy of the code: the
+    // profile then shows, side by side, stagemeter's own self time and how much longer the work
+    // takes right after stagemeter ran (work_wrapped against work_raw, per call).
+    const workRaw = compileWork('work_raw');
+    const workWrapped = compileWork('work_wrapped');
+    const steps = stepsFor(workRaw, workUs);
+    stepsFor(workWrapped, workUs);
+    const raw = (x: number): number => workRaw(steps, x);
+    const f = withStage(`profile_${scenario}`, (x: number): number => workWrapped(steps, x));
+    const n = Math.max(1, Math.round(5000 / workUs));
+    const pairs = new Function('raw', 'f', 'n', 'let s = 0;\nfor (let i = 0; i < n; i++) s = (s + raw(i) + f(i)) | 0;\nreturn s;') as (raw: (x: number) => number, f: (x: number) => number, n: number) => number;
     while (performance.now() < end) {
-      sink ^= loop(f, 1000);
-      calls += 1000;
-    }
-  } else if (scenario === 'long') {
-    // ~250 µs a call: what the instrumentation costs right after long work (use a fine
-    // --cpu-prof-interval, e.g. 50 µs, to see it beside the work)
-    const f = withStage('profile_long', (x: number) => work(250_000, x));
-    while (performance.now() < end) {
-      sink ^= loop(f, 20);
-      calls += 20;
+      sink ^= pairs(raw, f, n);
+      calls += n;
     }
   } else {
     const f = withStage('profile_hot', trivial);
@@ -68,7 +80,7 @@ async function main(): Promise<void> {
   }
   const elapsed = seconds * 1000;
   const report = monitor.isMonitoring ? monitor.stopMonitoring() : undefined;
-  const summaries = report?.stageSummaries.map((s) => `${s.name}: ${s.calls} calls, ${JSON.stringify(s.fidelity)}`).join('; ') ?? 'no run';
+  const summaries = report?.stageSummaries.map((s) => `${s.name}: ${s.calls} calls, mean ${(s.meanMs * 1000).toFixed(1)} µs, ${JSON.stringify(s.fidelity)}`).join('; ') ?? 'no run';
   console.log(`${scenario}: ${calls} calls in ~${elapsed} ms (${((elapsed * 1e6) / calls).toFixed(1)} ns/call incl. loop); ${summaries}; sink ${sink}`);
 }
 
