@@ -44,10 +44,27 @@ import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { createPerformanceMonitor, setMonitor, withStage, type PerformanceMonitor, type PerformanceReport } from '../src/index';
+import { createPerformanceMonitor, PerformanceMonitor, setMonitor, withStage, type PerformanceReport } from '../src/index';
 import { slot } from '../src/global';
 import { compileWork } from './work';
 import { drain, gcNow, max, mean, median, min, watchInterference, type Interference } from './stats';
+
+/**
+ * V8's optimisation state of a function (`%GetOptimizationStatus`), when the bench runs with
+ * --allow-natives-syntax (npm run bench does); undefined otherwise. Built at run time, since
+ * TypeScript cannot parse `%`.
+ */
+const optimizationStatus: ((f: unknown) => number) | undefined = (() => {
+  try {
+    return new Function('f', 'return %GetOptimizationStatus(f)') as (f: unknown) => number;
+  } catch {
+    return undefined;
+  }
+})();
+/** Bit of `%GetOptimizationStatus` set while a function runs as optimised (TurboFan) code. */
+const V8_OPTIMIZED = 16;
+/** stagemeter's per-call path, whose optimisation state each timed batch of a stagemeter variant records. */
+const HOT_PATH = PerformanceMonitor.prototype._invoke;
 
 /** Wall time of one timed batch, ms. */
 const BATCH_MS = 2;
@@ -162,6 +179,8 @@ interface Variant {
   /** Paired variants: per-round medians of raw, wrapped and difference, ns. */
   pairRounds?: Array<{ rawNs: number; wrappedNs: number; diffNs: number; meanDiffNs: number; batches: number }>;
   pairIter?: { raw: number[]; wrapped: number[]; diff: number[] };
+  /** stagemeter variants: timed batches, and those that began with HOT_PATH optimised by V8. */
+  jit?: { batches: number; optimized: number };
   note?: string;
 }
 
@@ -184,6 +203,11 @@ export interface VariantResult {
   rawNs?: number;
   /** Median over rounds of the per-round median batch mean (the table uses per-round means). */
   medianOfBatchMediansNs?: number;
+  /**
+   * stagemeter variants, when the bench runs with --allow-natives-syntax: the share of timed
+   * batches that began with stagemeter's per-call path optimised by V8 (1 = all).
+   */
+  pathOptimizedShare?: number;
   /** Paired variants: per-round overhead (median of per-iteration means) and plain mean, ns. */
   roundsDiffNs?: number[];
   roundsMeanDiffNs?: number[];
@@ -219,6 +243,8 @@ export async function runMicro(options: MicroOptions, log: (line: string) => voi
   const variants: Variant[] = [];
   const add = (v: Omit<Variant, 'calls' | 'n' | 'rounds'>): Variant => {
     const full: Variant = { ...v, calls: 0, n: 1, rounds: [] };
+    // Every stagemeter variant in a run goes through the per-call path (the inactive one does not).
+    if (v.id.startsWith('sm_') && v.id !== 'sm_inactive') full.jit = { batches: 0, optimized: 0 };
     variants.push(full);
     return full;
   };
@@ -596,6 +622,10 @@ export async function runMicro(options: MicroOptions, log: (line: string) => voi
       bench.add(
         v.id,
         async () => {
+          if (v.jit !== undefined && optimizationStatus !== undefined) {
+            v.jit.batches++;
+            if ((optimizationStatus(HOT_PATH) & V8_OPTIMIZED) !== 0) v.jit.optimized++;
+          }
           const dt = await timeBatch(v, v.n);
           return { overriddenDuration: dt / v.n, overriddenIterationCost: dt };
         },
@@ -660,6 +690,7 @@ export async function runMicro(options: MicroOptions, log: (line: string) => voi
         roundsMeanDiffNs: pr.map((p) => p.meanDiffNs),
         note: 'paired with its raw work in the same iterations; overhead = median over rounds of the per-round median of per-iteration mean differences',
       };
+      if (v.jit !== undefined && v.jit.batches > 0) wres.pathOptimizedShare = v.jit.optimized / v.jit.batches;
       results.push(wres);
       byId.set(wres.id, wres);
       continue;
@@ -672,6 +703,7 @@ export async function runMicro(options: MicroOptions, log: (line: string) => voi
       heapUsedMbAtStart: v.rounds.map((x) => x.heapUsedMbAtStart),
     };
     if (v.note !== undefined) res.note = v.note;
+    if (v.jit !== undefined && v.jit.batches > 0) res.pathOptimizedShare = v.jit.optimized / v.jit.batches;
     results.push(res);
     byId.set(res.id, res);
   }

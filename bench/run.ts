@@ -3,7 +3,7 @@
  * (issue 4), plus heap growth for 10M calls, the demo pipeline monitored vs not, the analyzer
  * timing (issue 3) and the sampler's CPU cost. Prints tables and writes bench/results.json.
  *
- *   node --expose-gc build/bench/run.js [--quick] [--only micro,memory,demo,analyzer,sampler] [--out PATH]
+ *   node --expose-gc --allow-natives-syntax build/bench/run.js [--quick] [--only micro,memory,demo,analyzer,sampler] [--out PATH]
  *
  * --quick runs fewer rounds and a smaller demo (for trying changes; not for the figures).
  */
@@ -127,6 +127,14 @@ async function main(): Promise<void> {
     log(table(['variant', 'ns/call', 'round range', 'overhead ns (vs)', 'x raw', '/ OTel batch', 'calls/batch'], rows));
     log(`  ${micro.rounds} rounds, batches of ~${micro.batchMs} ms, ${micro.roundTimeMs} ms per variant and round; async rows: x raw is vs raw_async (no hooks of any kind)`);
     log(`  OTel batch: ${micro.otel.batchSpansExported}/${micro.otel.batchSpansCreated} spans exported; simple: ${micro.otel.simpleSpansExported} exported; timerify entries observed ${micro.timerifyEntriesObserved}/${micro.timerifyCalls} calls`);
+    const jit = micro.variants.filter((x) => x.pathOptimizedShare !== undefined);
+    if (jit.length === 0) {
+      log('  V8 state of stagemeter\'s per-call path: not checked (run with --allow-natives-syntax, as npm run bench does)');
+    } else {
+      const notAll = jit.filter((x) => x.pathOptimizedShare! < 1);
+      log(`  V8 state of stagemeter's per-call path at the start of each timed batch: optimised in every batch of ${jit.length - notAll.length} of ${jit.length} stagemeter variants` +
+        (notAll.length === 0 ? '' : `; not in every batch: ${notAll.map((x) => `${x.id} ${(x.pathOptimizedShare! * 100).toFixed(0)} %`).join(', ')}`));
+    }
     log('\n== stagemeter report counts and fidelity per variant (last round) ==');
     const lastChecks = new Map<string, (typeof micro.stageChecks)[number]>();
     for (const c of micro.stageChecks) lastChecks.set(`${c.variant}/${c.stage}`, c);
