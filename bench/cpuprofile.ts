@@ -1,8 +1,10 @@
 /**
  * Prints self time by function from a V8 .cpuprofile (node --cpu-prof), heaviest first.
  *
- *   node build/bench/cpuprofile.js <file.cpuprofile> [top=25] [wrapped calls] [function to show by line]
+ *   node build/bench/cpuprofile.js <file.cpuprofile> [top=25] [wrapped calls] [function to show by line] [--from=<µs>]
  *
+ * --from skips the samples taken before that monotonic time (µs, the clock of the profile and of
+ * process.hrtime): profile.js prints it when its warm-up ends.
  * Then by where the code lives, and the time spent inside stagemeter's wrapper less the wrapped
  * function's own (per call, when the number of wrapped calls is given: profile.js prints it).
  */
@@ -24,24 +26,32 @@ interface Profile {
   endTime: number;
 }
 
-const file = process.argv[2];
+const fromArg = process.argv.find((a) => a.startsWith('--from='));
+const fromUs = fromArg !== undefined ? Number(fromArg.slice('--from='.length)) : undefined;
+const args = process.argv.filter((a) => !a.startsWith('--from='));
+const file = args[2];
 if (file === undefined) {
   console.error('usage: node build/bench/cpuprofile.js <file.cpuprofile> [top]');
   process.exit(2);
 }
-const top = Number(process.argv[3] ?? 25);
-const wrappedCalls = process.argv[4] !== undefined ? Number(process.argv[4]) : undefined;
-const byLine = process.argv[5];
+const top = Number(args[3] ?? 25);
+const wrappedCalls = args[4] !== undefined ? Number(args[4]) : undefined;
+const byLine = args[5];
 const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 // Self time per node from the sample stream (each sample's delta is charged to its node).
 const selfUs = new Map<number, number>();
 const samples = profile.samples ?? [];
 const deltas = profile.timeDeltas ?? [];
+let at = profile.startTime;
+let used = 0;
 for (let i = 0; i < samples.length; i++) {
+  at += deltas[i] ?? 0;
+  if (fromUs !== undefined && at < fromUs) continue;
   const id = samples[i]!;
   const dt = deltas[i + 1] ?? deltas[i] ?? 0;
   selfUs.set(id, (selfUs.get(id) ?? 0) + dt);
+  used++;
 }
 const totalUs = [...selfUs.values()].reduce((a, b) => a + b, 0);
 const byFn = new Map<string, number>();
@@ -55,7 +65,7 @@ for (const [id, us] of selfUs) {
 }
 const rows = [...byFn.entries()].sort((a, b) => b[1] - a[1]).slice(0, top);
 const pct = (us: number): string => `${((us / totalUs) * 100).toFixed(2).padStart(6)} %`;
-console.log(`total sampled ${(totalUs / 1000).toFixed(0)} ms in ${samples.length} samples`);
+console.log(`total sampled ${(totalUs / 1000).toFixed(0)} ms in ${used} samples${fromUs !== undefined ? ` (from ${fromUs} µs; ${samples.length - used} earlier samples skipped)` : ''}`);
 for (const [key, us] of rows) console.log(`${pct(us)}  ${(us / 1000).toFixed(0).padStart(6)} ms  ${key}`);
 
 // Self time by where the code lives: stagemeter itself, the program profiled, Node's own

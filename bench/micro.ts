@@ -204,10 +204,10 @@ export interface VariantResult {
   /** Median over rounds of the per-round median batch mean (the table uses per-round means). */
   medianOfBatchMediansNs?: number;
   /**
-   * stagemeter variants, when the bench runs with --allow-natives-syntax: the share of timed
-   * batches that began with stagemeter's per-call path optimised by V8 (1 = all).
+   * stagemeter variants, when the bench runs with --allow-natives-syntax: the timed batches, and
+   * those that began with stagemeter's per-call path optimised by V8.
    */
-  pathOptimizedShare?: number;
+  pathOptimized?: { batches: number; optimized: number };
   /** Paired variants: per-round overhead (median of per-iteration means) and plain mean, ns. */
   roundsDiffNs?: number[];
   roundsMeanDiffNs?: number[];
@@ -690,7 +690,7 @@ export async function runMicro(options: MicroOptions, log: (line: string) => voi
         roundsMeanDiffNs: pr.map((p) => p.meanDiffNs),
         note: 'paired with its raw work in the same iterations; overhead = median over rounds of the per-round median of per-iteration mean differences',
       };
-      if (v.jit !== undefined && v.jit.batches > 0) wres.pathOptimizedShare = v.jit.optimized / v.jit.batches;
+      if (v.jit !== undefined && v.jit.batches > 0) wres.pathOptimized = { ...v.jit };
       results.push(wres);
       byId.set(wres.id, wres);
       continue;
@@ -703,7 +703,7 @@ export async function runMicro(options: MicroOptions, log: (line: string) => voi
       heapUsedMbAtStart: v.rounds.map((x) => x.heapUsedMbAtStart),
     };
     if (v.note !== undefined) res.note = v.note;
-    if (v.jit !== undefined && v.jit.batches > 0) res.pathOptimizedShare = v.jit.optimized / v.jit.batches;
+    if (v.jit !== undefined && v.jit.batches > 0) res.pathOptimized = { ...v.jit };
     results.push(res);
     byId.set(res.id, res);
   }

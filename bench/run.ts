@@ -127,13 +127,13 @@ async function main(): Promise<void> {
     log(table(['variant', 'ns/call', 'round range', 'overhead ns (vs)', 'x raw', '/ OTel batch', 'calls/batch'], rows));
     log(`  ${micro.rounds} rounds, batches of ~${micro.batchMs} ms, ${micro.roundTimeMs} ms per variant and round; async rows: x raw is vs raw_async (no hooks of any kind)`);
     log(`  OTel batch: ${micro.otel.batchSpansExported}/${micro.otel.batchSpansCreated} spans exported; simple: ${micro.otel.simpleSpansExported} exported; timerify entries observed ${micro.timerifyEntriesObserved}/${micro.timerifyCalls} calls`);
-    const jit = micro.variants.filter((x) => x.pathOptimizedShare !== undefined);
+    const jit = micro.variants.filter((x) => x.pathOptimized !== undefined);
     if (jit.length === 0) {
       log('  V8 state of stagemeter\'s per-call path: not checked (run with --allow-natives-syntax, as npm run bench does)');
     } else {
-      const notAll = jit.filter((x) => x.pathOptimizedShare! < 1);
+      const notAll = jit.filter((x) => x.pathOptimized!.optimized < x.pathOptimized!.batches);
       log(`  V8 state of stagemeter's per-call path at the start of each timed batch: optimised in every batch of ${jit.length - notAll.length} of ${jit.length} stagemeter variants` +
-        (notAll.length === 0 ? '' : `; not in every batch: ${notAll.map((x) => `${x.id} ${(x.pathOptimizedShare! * 100).toFixed(0)} %`).join(', ')}`));
+        (notAll.length === 0 ? '' : `; the others: ${notAll.map((x) => `${x.id} in ${x.pathOptimized!.optimized} of ${x.pathOptimized!.batches} batches`).join(', ')}`));
     }
     log('\n== stagemeter report counts and fidelity per variant (last round) ==');
     const lastChecks = new Map<string, (typeof micro.stageChecks)[number]>();
