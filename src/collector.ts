@@ -508,14 +508,13 @@ const UNSET = undefined as unknown as number;
  *
  * It keeps the hot path optimised. V8 gives a class's instances their final map (hidden class)
  * through a chain of transitions that only live instances keep alive. Frames die young: between
- * two calls none is alive, and a memory-reducing full GC (what `global.gc()` runs; V8 runs them
- * on its own too, from its memory reducer once allocation slows down) then drops that map, and
- * with it every optimised function that checks for it, `_invoke` among them ("weak objects" in
- * `--trace-deopt`). The path fell back to
- * the interpreter and took ~2,700 calls to be optimised again: 2.7 s of a 1 ms stage, ~700 ms of
- * a 250 µs one, each call at a few times the optimised cost. Measured with
- * `%GetOptimizationStatus` after `gc()`: without this frame, back to the interpreter after every
- * such GC; with it, optimised throughout.
+ * two calls none is alive, and a memory-reducing full GC (what `global.gc()` runs; V8 runs them on
+ * its own too, from its memory reducer once allocation slows down) then drops that map, and with
+ * it every optimised function that checks for it, `_invoke` among them ("weak objects" in
+ * `--trace-deopt`). The path fell back to the interpreter and took ~2,700 calls to be optimised
+ * again: 2.7 s of a 1 ms stage, ~700 ms of a 250 µs one, each call at a few times the optimised
+ * cost. Measured with `%GetOptimizationStatus` after `gc()`: without this frame, back to the
+ * interpreter after every such GC; with it, optimised throughout.
  */
 function frameMapAnchor(): Frame {
   return new Frame({ lastId: 0 } as unknown as RunState, undefined as unknown as StageStats, undefined, undefined);
@@ -798,7 +797,8 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
   /**
    * @internal The per-call path of withStage and @MonitoredStage. Same result, same error
    * (rethrown unchanged), same `this`; a sync function stays sync. Per call it pays two clock
-   * reads (~50 ns each), one small allocation, and full probes only as the fidelity policy allows.
+   * reads (~50 ns each), two small allocations (the frame, the arguments' array), and full probes
+   * only as the fidelity policy allows.
    * The call's arguments arrive spread and are gathered here, not in the wrapper: see makeWrapper.
    */
   _invoke(def: StageDefinition, thisArg: unknown, ...args: unknown[]): unknown {
