@@ -46,7 +46,7 @@ import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { createPerformanceMonitor, PerformanceMonitor, setMonitor, withStage, type PerformanceReport } from '../src/index';
 import { slot } from '../src/global';
-import { compileWork } from './work';
+import { compileWork, stepsFor } from './work';
 import { drain, gcNow, max, mean, median, min, watchInterference, type Interference } from './stats';
 
 /**
@@ -120,27 +120,6 @@ async function trivialAsync(x: number): Promise<number> {
 /** Deterministic CPU work of `steps` steps, no allocation, never inlined (long and medium stages). */
 const work = compileWork('work');
 
-/** Steps of `work` that take about `targetNs` on this machine (measured after warm-up, min of runs). */
-function stepsFor(targetNs: number): number {
-  // Timed in process CPU time, min of runs: a busy machine makes wall time too long, and too few
-  // steps. (The table shows the duration actually measured, whatever this lands on.)
-  const timeMin = (steps: number, runs: number): number => {
-    let best = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < runs; i++) {
-      const c0 = process.cpuUsage();
-      const t0 = performance.now();
-      checksum ^= work(steps, i);
-      const wallNs = (performance.now() - t0) * 1e6;
-      const c = process.cpuUsage(c0);
-      best = Math.min(best, Math.max(wallNs * 0.5, Math.min(wallNs, (c.user + c.system) * 1000)));
-    }
-    return best;
-  };
-  timeMin(100_000, 50);
-  let steps = Math.max(100, Math.round((targetNs / timeMin(200_000, 10)) * 200_000));
-  steps = Math.max(100, Math.round((targetNs / timeMin(steps, 10)) * steps));
-  return steps;
-}
 
 export interface StageCheck {
   variant: string;
@@ -501,7 +480,9 @@ export async function runMicro(options: MicroOptions, log: (line: string) => voi
     const us = Math.round(ns / 1000);
     const id = ns < 100_000 ? `sm_medium_${us}us` : `sm_long_${us}us`;
     // The label gets the duration measured in the rounds (see results); the id keeps the target.
-    const steps = stepsFor(ns);
+    const calibrated = stepsFor(work, ns);
+    checksum ^= calibrated.checksum;
+    const steps = calibrated.steps;
     // Pairs of long work are few per batch: longer batches, so each iteration's mean is steadier,
     // and so that each holds its share of the sampled probes (one call in 64-512 at 250 µs-1 ms).
     // With 40 ms batches, most 1 ms batches held no probe, and their median left probes out.

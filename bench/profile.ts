@@ -10,7 +10,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { createPerformanceMonitor, setMonitor, withStage } from '../src/index';
-import { compileWork } from './work';
+import { compileWork, stepsFor } from './work';
 
 function trivial(x: number): number {
   return (x * 3 + 1) | 0;
@@ -18,19 +18,6 @@ function trivial(x: number): number {
 
 async function trivialAsync(x: number): Promise<number> {
   return (x * 3 + 1) | 0;
-}
-
-/** Steps of `work` that take about `us` µs here (fastest of 5 batches, after a warm-up). */
-function stepsFor(work: (steps: number, seed: number) => number, us: number): number {
-  let sink = 0;
-  for (let i = 0; i < 100; i++) sink ^= work(100_000, i);
-  let best = Number.POSITIVE_INFINITY;
-  for (let b = 0; b < 5; b++) {
-    const t0 = performance.now();
-    for (let i = 0; i < 10; i++) sink ^= work(100_000, i);
-    best = Math.min(best, ((performance.now() - t0) * 1000) / 10 / 100_000);
-  }
-  return Math.max(100, Math.round(us / best) + (sink & 0));
 }
 
 const loop = new Function('f', 'n', 'let s = 0;\nfor (let i = 0; i < n; i++) s = (s + f(i)) | 0;\nreturn s;') as (f: (x: number) => number, n: number) => number;
@@ -66,8 +53,9 @@ async function main(): Promise<void> {
     // takes right after stagemeter ran (work_wrapped against work_raw, per call).
     const workRaw = compileWork('work_raw');
     const workWrapped = compileWork('work_wrapped');
-    const steps = stepsFor(workRaw, workUs);
-    stepsFor(workWrapped, workUs);
+    const calibrated = stepsFor(workRaw, workUs * 1000);
+    const steps = calibrated.steps;
+    sink ^= calibrated.checksum ^ stepsFor(workWrapped, workUs * 1000).checksum;
     const raw = (x: number): number => workRaw(steps, x);
     const f = withStage(`profile_${scenario}`, (x: number): number => workWrapped(steps, x));
     const n = Math.max(1, Math.round(5000 / workUs));
