@@ -3,10 +3,11 @@
  *
  *   node build/bench/cpuprofile.js <file.cpuprofile> [top=25] [wrapped calls] [function to show by line] [--from=<µs>]
  *
- * --from skips the samples taken before that monotonic time (µs, the clock of the profile and of
- * process.hrtime): profile.js prints it when its warm-up ends.
- * Then by where the code lives, and the time spent inside stagemeter's wrapper less the wrapped
- * function's own (per call, when the number of wrapped calls is given: profile.js prints it).
+ * Then self time by where the code lives, the time spent inside stagemeter's wrapper less the
+ * wrapped function's own (per call, when the number of wrapped calls is given: profile.js prints
+ * it), and one function's samples by line. --from skips the samples taken before that monotonic
+ * time (µs, the clock of the profile and of process.hrtime): profile.js prints it when its
+ * warm-up ends.
  */
 import { readFileSync } from 'node:fs';
 
@@ -31,7 +32,7 @@ const fromUs = fromArg !== undefined ? Number(fromArg.slice('--from='.length)) :
 const args = process.argv.filter((a) => !a.startsWith('--from='));
 const file = args[2];
 if (file === undefined) {
-  console.error('usage: node build/bench/cpuprofile.js <file.cpuprofile> [top]');
+  console.error('usage: node build/bench/cpuprofile.js <file.cpuprofile> [top] [wrapped calls] [function to show by line] [--from=<µs>]');
   process.exit(2);
 }
 const top = Number(args[3] ?? 25);
@@ -54,13 +55,16 @@ for (let i = 0; i < samples.length; i++) {
   used++;
 }
 const totalUs = [...selfUs.values()].reduce((a, b) => a + b, 0);
+/** A function as the tables name it: its name, and its file (from build/ or node_modules/) and line. */
+const labelOf = (cf: ProfileNode['callFrame']): string =>
+  `${cf.functionName || '(anonymous)'}${cf.url === '' ? '' : ` ${cf.url.replace(/^.*\/(build|node_modules)\//, '$1/')}:${cf.lineNumber + 1}`}`;
+/** stagemeter's own compiled code (build/src, build/decorators, build/analyzers). */
+const isStagemeter = (url: string): boolean => /\/(src|decorators|analyzers)\/[^/]+\.js$/.test(url);
 const byFn = new Map<string, number>();
 for (const [id, us] of selfUs) {
   const n = byId.get(id);
   if (n === undefined) continue;
-  const cf = n.callFrame;
-  const where = cf.url === '' ? '' : ` ${cf.url.replace(/^.*\/(build|node_modules)\//, '$1/')}:${cf.lineNumber + 1}`;
-  const key = `${cf.functionName || '(anonymous)'}${where}`;
+  const key = labelOf(n.callFrame);
   byFn.set(key, (byFn.get(key) ?? 0) + us);
 }
 const rows = [...byFn.entries()].sort((a, b) => b[1] - a[1]).slice(0, top);
@@ -72,7 +76,7 @@ for (const [key, us] of rows) console.log(`${pct(us)}  ${(us / 1000).toFixed(0).
 // JavaScript, and V8's pseudo-frames ((garbage collector), (program): native code and the VM).
 const groupOf = (n: ProfileNode): string => {
   const url = n.callFrame.url;
-  if (isStagemeter(url)) return 'stagemeter during the calls (src/, decorators/)';
+  if (isStagemeter(url)) return 'stagemeter during the calls (src/, decorators/, analyzers/)';
   if (url.startsWith('node:')) return 'node internals (node:*)';
   if (url === '') return n.callFrame.functionName.startsWith('(') ? n.callFrame.functionName : 'native';
   return 'the profiled program and its other modules';
@@ -81,7 +85,6 @@ const groupOf = (n: ProfileNode): string => {
 // report) are once per run, not per call: they get a group of their own, whatever code ran there.
 const parentOf = new Map<number, number>();
 for (const n of profile.nodes) for (const c of n.children ?? []) parentOf.set(c, n.id);
-const isStagemeter = (url: string): boolean => /\/(src|decorators|analyzers)\/[^/]+\.js$/.test(url);
 const ONCE = new Set(['startMonitoring', 'stopMonitoring']);
 const onceMemo = new Map<number, boolean>();
 const underOnce = (id: number): boolean => {
@@ -130,8 +133,7 @@ for (const [id, us] of selfUs) {
   const c = classify(id);
   if (c === 'hook') {
     hookUs += us;
-    const cf = byId.get(id)!.callFrame;
-    const key = `${cf.functionName || '(anonymous)'}${cf.url === '' ? '' : ` ${cf.url.replace(/^.*\/(build|node_modules)\//, '$1/')}:${cf.lineNumber + 1}`}`;
+    const key = labelOf(byId.get(id)!.callFrame);
     hookByFn.set(key, (hookByFn.get(key) ?? 0) + us);
   } else if (c === 'stage') stageUs += us;
 }
