@@ -11,7 +11,7 @@
 import type { Finding, StageMetrics } from '../src/types';
 import { defineAnalyzer } from './builtin';
 import { fmtAt, fmtMs } from './format';
-import { round } from './stats';
+import { LargestK, round } from './stats';
 import { innermostActive, namesOf, type Interval } from './timeline';
 
 /** Blocked ticks examined, the longest delays first (bounds the work on huge runs). */
@@ -37,7 +37,7 @@ interface Blame {
 export const eventLoopBlocked = defineAnalyzer('eventLoopBlocked', (view) => {
   const limit = view.thresholds.eventLoopBlockedMs;
   const records = view.run.stages;
-  const byId = view.timeline.byId;
+  const timeline = view.timeline;
   const blame = new Map<string, Blame>();
   const blameOf = (name: string): Blame => {
     let b = blame.get(name);
@@ -51,12 +51,17 @@ export const eventLoopBlocked = defineAnalyzer('eventLoopBlocked', (view) => {
   // direct evidence: innermost synchronous calls over the limit
   const blocking = records.filter((r) => r.sync && r.durationMs > limit);
   const hasBlockingDescendant = new Set<string>();
+  let lastParentId: string | undefined;
   for (const r of blocking) {
-    let p: StageMetrics | undefined = r.parentId !== undefined ? byId.get(r.parentId) : undefined;
+    // a sibling of the previous one: its parent and their ancestors are marked already (this
+    // skips 3 walks in 5 on the bench run, 62 500 blocking calls)
+    if (r.parentId !== undefined && r.parentId === lastParentId) continue;
+    lastParentId = r.parentId;
+    let p: StageMetrics | undefined = timeline.parentOf(r);
     for (let depth = 0; p !== undefined && depth < 10_000; depth++) {
       if (hasBlockingDescendant.has(p.id)) break;
       hasBlockingDescendant.add(p.id);
-      p = p.parentId !== undefined ? byId.get(p.parentId) : undefined;
+      p = timeline.parentOf(p);
     }
   }
   for (const r of blocking) {
@@ -73,12 +78,14 @@ export const eventLoopBlocked = defineAnalyzer('eventLoopBlocked', (view) => {
 
   // sampler ticks that saw a long event-loop delay
   const samples = view.run.samples;
-  let ticks: number[] = [];
-  for (let i = 0; i < samples.length; i++) if ((samples[i]!.loopDelayMs ?? 0) > limit) ticks.push(i);
-  if (ticks.length > MAX_TICKS) {
-    ticks.sort((a, b) => (samples[b]!.loopDelayMs ?? 0) - (samples[a]!.loopDelayMs ?? 0));
-    ticks = ticks.slice(0, MAX_TICKS);
+  // the MAX_TICKS longest delays (ties: the earlier ticks), longest first when some were left out
+  const longest = new LargestK(MAX_TICKS);
+  for (let i = 0; i < samples.length; i++) {
+    const delayMs = samples[i]!.loopDelayMs ?? 0;
+    if (delayMs > limit) longest.offer(i, delayMs);
   }
+  const ticks = Array.from(longest.positions());
+  if (longest.offered > MAX_TICKS) ticks.sort((a, b) => (samples[b]!.loopDelayMs ?? 0) - (samples[a]!.loopDelayMs ?? 0));
   // a tick reports lateness that may have built up before the previous tick fired (the monitor's
   // timer and the sampler's are not in step): reach back by the delay itself
   const interval = view.run.samplingIntervalMs ?? 0;

@@ -42,9 +42,16 @@ const WRAPPER_SELF_SHARE = 0.2;
 
 /** The stages called from `stage`'s kept calls, by their own (self) share of the run, largest first. */
 function childrenBySelfTime(view: RunView, stage: string): Array<{ stage: string; selfPercent: number }> {
-  const ids = new Set(view.recordsOf(stage).map((r) => r.id));
+  const ids = new Set<string>();
+  for (const r of view.recordsOf(stage)) ids.add(r.id);
   const names = new Set<string>();
-  for (const r of view.run.stages) if (r.parentId !== undefined && ids.has(r.parentId) && r.name !== stage) names.add(r.name);
+  const records = view.run.stages;
+  // a name already found needs no id lookup: on 100 000 records that skips most of them
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    if (r.parentId === undefined || r.name === stage || names.has(r.name)) continue;
+    if (ids.has(r.parentId)) names.add(r.name);
+  }
   return [...names]
     .map((name) => ({ stage: name, selfPercent: view.shareOf(name).selfPercent }))
     .sort((a, b) => b.selfPercent - a.selfPercent);

@@ -6,7 +6,7 @@
 import type { MemorySample, MemorySpike, MemoryTrend, RunData, StageMetrics, StageSummary, Thresholds } from '../src/types';
 import { analyzeMemoryTrend } from './memoryTrend';
 import { detectSpikes, type DetectedSpike } from './spikes';
-import { clamp, round } from './stats';
+import { clamp, LargestK, round } from './stats';
 import { buildTimeline, innermostActive, namesOf, type Interval, type Timeline } from './timeline';
 
 /** Ticks with GC pauses attributed to stages (the longest pauses first); bounds the sweep. */
@@ -186,41 +186,29 @@ export class RunView {
   get gcByStage(): ReadonlyMap<string, number> {
     if (this.#gcByStage === undefined) {
       const samples: readonly MemorySample[] = this.run.samples;
-      let ticks: number[] = [];
-      for (let i = 0; i < samples.length; i++) if ((samples[i]!.gcPauseMs ?? 0) > 0) ticks.push(i);
-      if (ticks.length > MAX_GC_TICKS) {
-        // Keep the MAX_GC_TICKS longest pauses, in time order. A numeric typed-array sort finds
-        // the cut-off value (a comparator sort over sample objects took half the analysis time).
-        const pauses = Float64Array.from(ticks, (i) => samples[i]!.gcPauseMs ?? 0).sort();
-        const cutoff = pauses[pauses.length - MAX_GC_TICKS]!;
-        let above = 0;
-        for (const p of pauses) if (p > cutoff) above++;
-        let ties = MAX_GC_TICKS - above;
-        ticks = ticks.filter((i) => {
-          const p = samples[i]!.gcPauseMs ?? 0;
-          if (p > cutoff) return true;
-          if (p === cutoff && ties > 0) {
-            ties--;
-            return true;
-          }
-          return false;
-        });
+      // the MAX_GC_TICKS longest pauses, in time order (ties: the earlier ticks)
+      const longest = new LargestK(MAX_GC_TICKS);
+      for (let i = 0; i < samples.length; i++) {
+        const p = samples[i]!.gcPauseMs ?? 0;
+        if (p > 0) longest.offer(i, p);
       }
+      const ticks = longest.positions();
       const active = innermostActive(
         this.run.stages,
-        ticks.map((i) => this.sampleWindow(i)),
+        Array.from(ticks, (i) => this.sampleWindow(i)),
       );
       const map = new Map<string, number>();
-      ticks.forEach((i, k) => {
+      for (let k = 0; k < ticks.length; k++) {
         const list = active[k] ?? [];
-        if (list.length === 0) return;
-        const pause = samples[i]!.gcPauseMs ?? 0;
-        const weight = list.reduce((sum, a) => sum + a.overlapMs, 0);
+        if (list.length === 0) continue;
+        const pause = samples[ticks[k]!]!.gcPauseMs ?? 0;
+        let weight = 0;
+        for (const a of list) weight += a.overlapMs;
         for (const a of list) {
           const share = weight > 0 ? a.overlapMs / weight : 1 / list.length;
           map.set(a.record.name, (map.get(a.record.name) ?? 0) + pause * share);
         }
-      });
+      }
       this.#gcByStage = map;
     }
     return this.#gcByStage;

@@ -1,6 +1,7 @@
 import {
   clamp,
   erfc,
+  LargestK,
   leastSquares,
   mad,
   mannKendall,
@@ -47,6 +48,53 @@ describe('order statistics', () => {
   it('strideIndices keeps the first and last index and at most max indices', () => {
     expect(strideIndices(5, 10)).toEqual([0, 1, 2, 3, 4]);
     expect(strideIndices(101, 5)).toEqual([0, 25, 50, 75, 100]);
+    expect(strideIndices(0, 10)).toEqual([]);
+  });
+
+  it('quantile does not reorder a typed array either', () => {
+    const values = Float64Array.of(3, 1, 2);
+    expect(quantile(values, 0.5)).toBe(2);
+    expect([...values]).toEqual([3, 1, 2]);
+  });
+});
+
+describe('LargestK', () => {
+  const offerAll = (values: readonly number[], k: number): LargestK => {
+    const top = new LargestK(k);
+    values.forEach((v, i) => top.offer(i, v));
+    return top;
+  };
+
+  it('keeps the positions of the k largest values, in position order, ties to the earlier', () => {
+    expect([...offerAll([5, 1, 7, 5, 2], 2).positions()]).toEqual([0, 2]);
+    expect([...offerAll([5, 1, 7, 5, 2], 3).positions()]).toEqual([0, 2, 3]);
+  });
+
+  it('keeps what a stable sort, largest first, cut at k keeps, across many compactions of its buffer', () => {
+    let seed = 12345;
+    const next = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    // few distinct values, so ties straddle every cut-off
+    const values = Array.from({ length: 20_000 }, () => Math.floor(next() * 40));
+    for (const k of [1, 7, 50, 1000]) {
+      const bySort = values
+        .map((v, i) => ({ v, i }))
+        .sort((a, b) => b.v - a.v)
+        .slice(0, k)
+        .map((e) => e.i)
+        .sort((a, b) => a - b);
+      expect([...offerAll(values, k).positions()]).toEqual(bySort);
+    }
+  });
+
+  it('keeps everything when at most k values are offered, and counts what was offered', () => {
+    const top = offerAll([3, 9, 3], 5);
+    expect([...top.positions()]).toEqual([0, 1, 2]);
+    expect(top.offered).toBe(3);
+    expect([...offerAll([3, 9, 3], 0).positions()]).toEqual([]);
+  });
+
+  it('never keeps NaN', () => {
+    expect([...offerAll([Number.NaN, 1, Number.NaN], 2).positions()]).toEqual([1]);
   });
 });
 

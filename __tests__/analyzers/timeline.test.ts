@@ -55,6 +55,17 @@ describe('buildTimeline', () => {
     expect(buildTimeline([a, p]).stages).toEqual(buildTimeline([p, a]).stages);
   });
 
+  it('parentOf finds the parent record, as byId does (the last record of a repeated id)', () => {
+    const p = rec('parent', 0, 100);
+    const c = rec('child', 10, 30, { parentId: p.id });
+    const twin = rec('parent', 50, 10, { id: p.id });
+    const tl = buildTimeline([p, c, twin]);
+    expect(tl.parentOf(c)).toBe(twin);
+    expect(tl.parentOf(c)).toBe(tl.byId.get(p.id));
+    expect(tl.parentOf(p)).toBeUndefined();
+    expect(tl.childrenOf.get(p.id)).toEqual([c]);
+  });
+
   it('no records: no stages', () => {
     expect(buildTimeline([]).stages.size).toBe(0);
   });
