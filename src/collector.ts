@@ -53,9 +53,10 @@ const MB = 1024 * 1024;
 //   call (stages of about 2-45 µs); the others are counted, timed and in the sketch, not in `stages`.
 // - The clock itself is ~85 of the ~140 ns of a timed hot call, and a cold timed call (~200 ns)
 //   is over the budget of stages under ~22 µs. Under `shortStageTiming: 'sampled'` (the default)
-//   such short stages time one call in about SHORT_TIME_EVERY after their first 1024 (timeEveryFor);
-//   every call is still counted, with its rows and failures, and the total is the timed calls'
-//   total scaled to all calls.
+//   such short stages time one call in about HOT_TIME_EVERY (hot ones) or COLD_TIME_EVERY (the
+//   others) after their first 1024 (timeEveryFor), so that timing costs ~10 ns a call or less on
+//   average; every call is still counted, with its rows and failures, and the total is the timed
+//   calls' total scaled to all calls.
 // - Full probes (CPU time and context switches from process.resourceUsage(), heap from
 //   v8.getHeapStatistics(), at both ends) make a call cost ~2-5 µs more on a hot stage and
 //   ~100 µs more after a 250 µs call: there they run cold, and so does the slower path a probed
@@ -97,13 +98,23 @@ const PROBE_SHARE_OF_REST = 0.5;
 /** Amortised probe spend allowed per call of a hot stage, ns (probeEvery lands near 2048). */
 const HOT_PROBE_BUDGET_NS = 2;
 /**
- * Under `shortStageTiming: 'sampled'`, a short stage (see timeEveryFor) times about one call in
+ * Under `shortStageTiming: 'sampled'`, a hot stage (under WARM_BELOW_NS) times about one call in
  * this many after its first SAMPLED_RECORDS_AFTER_CALLS calls. An untimed call keeps the context,
- * the count, the rows and the failures, without clock reads: ~60 ns hot instead of ~140. One in 8
- * keeps the estimated total within about a percent once a few thousand calls are timed (the
- * report gives the error of each).
+ * the count, the rows and the failures, without clock reads: ~60 ns hot instead of ~140, so one
+ * timed call in 8 costs ~10 ns a call. One in 8 keeps the estimated total within about a percent
+ * once a few thousand calls are timed (the report gives the error of each).
  */
-const SHORT_TIME_EVERY = 8;
+const HOT_TIME_EVERY = 8;
+/**
+ * The same for the other short stages (about 2-22 µs, see timeEveryFor) and for short stages whose
+ * calls are mostly asynchronous. Right after a call of a few µs a timed call costs ~175 ns more
+ * than an untimed one (measured at 10 µs: ~60 ns untimed), and its share of the batched accounting
+ * (#flushPending, one batch per PENDING_CALLS timed calls) comes on top; a timed async call costs
+ * ~125 ns more (a clock read in the reaction, the full accounting). One in 32 keeps timing near
+ * 4-6 ns a call. The estimate's error is larger than at one in 8 (2-4 % at ten thousand calls of
+ * a 10 µs stage; the report gives it).
+ */
+const COLD_TIME_EVERY = 32;
 
 function budgetNsFor(meanNs: number): number {
   return Math.max(HOT_BUDGET_NS, meanNs * BUDGET_FRACTION);
@@ -125,13 +136,14 @@ export function recordEveryFor(meanNs: number): number {
 
 /**
  * How many calls per timed call a stage with this mean duration gets under sampled timing (1: all
- * of them). Hot stages (under WARM_BELOW_NS), whose timed calls take nearly the whole 150 ns
- * budget (more on a slow host), and stages whose budget cannot pay for a cold timed call (up to
- * about 22 µs) time one in SHORT_TIME_EVERY.
+ * of them). Stages whose budget cannot pay for a cold timed call (up to about 22 µs) are short:
+ * hot synchronous ones (under WARM_BELOW_NS), whose timed calls take nearly the whole 150 ns budget
+ * (more on a slow host), time one call in HOT_TIME_EVERY; the others (a few µs, or mostly async)
+ * one in COLD_TIME_EVERY.
  */
-export function timeEveryFor(meanNs: number): number {
-  if (meanNs < WARM_BELOW_NS) return SHORT_TIME_EVERY;
-  return budgetNsFor(meanNs) * (1 - PROBE_SHARE_OF_BUDGET) >= COLD_TIMED_CALL_NS ? 1 : SHORT_TIME_EVERY;
+export function timeEveryFor(meanNs: number, mostlyAsync = false): number {
+  if (budgetNsFor(meanNs) * (1 - PROBE_SHARE_OF_BUDGET) >= COLD_TIMED_CALL_NS) return 1;
+  return meanNs < WARM_BELOW_NS && !mostlyAsync ? HOT_TIME_EVERY : COLD_TIME_EVERY;
 }
 
 let fullProbeCostNs: number | undefined;
@@ -432,7 +444,7 @@ class RunState {
   ended = false;
   readonly logStages: boolean;
   readonly maxRecords: number;
-  /** Short stages time one call in SHORT_TIME_EVERY (`shortStageTiming: 'sampled'`, no per-call logging). */
+  /** Short stages time one call in HOT_TIME_EVERY or COLD_TIME_EVERY (`shortStageTiming: 'sampled'`, no per-call logging). */
   sampleShortTiming = false;
   lastId = 0;
   stackDepth = 0;
@@ -1151,7 +1163,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     stats.recordEvery = stats.calls >= SAMPLED_RECORDS_AFTER_CALLS ? recordEveryFor(meanNs) : 1;
     if (stats.recordCountdown > stats.recordEvery * 2) stats.recordCountdown = stats.nextCountdown(stats.recordEvery);
     stats.batchAccounting = meanNs >= WARM_BELOW_NS;
-    const timeEvery = run.sampleShortTiming && stats.calls >= SAMPLED_RECORDS_AFTER_CALLS ? timeEveryFor(meanNs) : 1;
+    const timeEvery = run.sampleShortTiming && stats.calls >= SAMPLED_RECORDS_AFTER_CALLS ? timeEveryFor(meanNs, stats.syncCalls * 2 < stats.calls) : 1;
     if (timeEvery !== stats.timeEvery) {
       stats.timeEvery = timeEvery;
       stats.timeCountdown = stats.nextCountdown(timeEvery);

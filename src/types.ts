@@ -69,8 +69,9 @@ export interface MonitorOptions {
   asyncContext?: 'promise' | 'asyncLocalStorage';
   /**
    * Timing of short stages (mean under about 22 µs, after their first 1024 calls), where two clock
-   * reads are most of what a monitored call costs. `'sampled'` (default): about one call in 8 is
-   * timed, which halves what a hot call costs; every call is still counted, with its rows and
+   * reads are most of what a monitored call costs. `'sampled'` (default): about one call in 8 of a
+   * hot synchronous stage is timed (one in 32 of a stage of a few µs, or of a mostly asynchronous
+   * one), which halves what a hot call costs; every call is still counted, with its rows and
    * failures, and the stage's total time is estimated from the timed calls (`fidelity.timeEvery`,
    * `fidelity.timedCalls`, `fidelity.totalErrorPercent`, flag `time_estimated`). `'every'`: every
    * call is timed, so `totalMs`, `minMs` and `maxMs` are measured over all calls, at about twice
@@ -236,7 +237,8 @@ export interface StageFidelity {
   recordEvery: number;
   /**
    * About one call in this many is timed (1: every call). Short stages (mean under about 22 µs)
-   * time about one call in 8 after their first 1024 calls, unless `shortStageTiming` is `'every'`; their
+   * time about one call in 8 (hot synchronous ones, under 2 µs) or 32 (the others) after their first
+   * 1024 calls, unless `shortStageTiming` is `'every'`; their
    * `totalMs` is then the timed calls' total scaled to all calls, and `meanMs`, the quantiles,
    * `minMs` and `maxMs` describe the timed calls (flag `time_estimated` gives the error).
    */

@@ -410,7 +410,7 @@ describe('bounded per-call records', () => {
   });
 
   test('a stage of a few µs keeps one record in recordEvery calls after its first 1024; every call is still timed and counted', () => {
-    // every call timed, so the records policy is seen alone (short stages time 1 in 8 by default)
+    // every call timed, so the records policy is seen alone (short stages time a sample by default)
     const m = quiet({ shortStageTiming: 'every' });
     m.startMonitoring();
     const spin = (us: number): number => {

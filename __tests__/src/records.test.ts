@@ -119,11 +119,22 @@ describe('fidelity policy', () => {
     // mean duration ns, expected timeEvery under shortStageTiming: 'sampled'
     [100, 8], // hot: a timed call takes nearly the whole 150 ns budget
     [1_900, 8],
-    [10_000, 8], // 150 ns budget, a cold timed call ~200 ns
-    [22_000, 8], // 220 ns: 90 % of it (198 ns) still short of 200
+    [2_000, 32], // a few µs: the timed call runs cold, ~175 ns more than an untimed one
+    [10_000, 32], // 150 ns budget, a cold timed call ~200 ns
+    [22_000, 32], // 220 ns: 90 % of it (198 ns) still short of 200
     [22_300, 1], // 223 ns: 200.7 ns pays for it
     [250_000, 1],
   ])('a stage of %d ns is timed on one call in %d', (meanNs, expected) => {
     expect(timeEveryFor(meanNs)).toBe(expected);
+  });
+
+  test.each([
+    // mean duration ns of a mostly asynchronous stage, expected timeEvery
+    [500, 32], // a timed async call costs ~125 ns more than an untimed one
+    [10_000, 32],
+    [22_300, 1], // the budget pays for timing every call, async or not
+    [1_000_000, 1],
+  ])('a mostly asynchronous stage of %d ns is timed on one call in %d', (meanNs, expected) => {
+    expect(timeEveryFor(meanNs, true)).toBe(expected);
   });
 });

@@ -30,7 +30,9 @@ describe('formatReportSummary', () => {
     expect(hot.fidelity.timedCalls).toBeLessThan(20_000);
     const hotLine = lines.find((l) => l.startsWith('hot_rows'))!;
     expect(hotLine).toContain('20,000');
-    expect(hotLine).toContain(`probes 1/${hot.fidelity.probeEvery}, timed 1/8 (total ±${hot.fidelity.totalErrorPercent} %)`);
+    // 1 in 8 or 32, as the stage's mean in this process decides (under ts-jest its first calls are slow)
+    expect(hot.fidelity.timeEvery).toBeGreaterThan(1);
+    expect(hotLine).toContain(`probes 1/${hot.fidelity.probeEvery}, timed 1/${hot.fidelity.timeEvery} (total ±${hot.fidelity.totalErrorPercent} %)`);
     const failingLine = lines.find((l) => l.startsWith('failing'))!;
     expect(failingLine).toMatch(/\bfull, 3 failed$/);
     expect(text).toContain('[error] stage_failed failing: failing failed 3 of 3 call(s)');
