@@ -117,7 +117,7 @@ const classify = (id: number): 'hook' | 'stage' | 'outside' => {
   for (let cur: number | undefined = id; cur !== undefined; cur = parentOf.get(cur)) {
     const cf = byId.get(cur)?.callFrame;
     if (cf === undefined) break;
-    if (cf.functionName === 'wrapped' && /\/decorators\/wrap\.js$/.test(cf.url)) {
+    if (cf.functionName === 'stagemeterHook' && /\/decorators\/wrap\.js$/.test(cf.url)) {
       r = sawProgram ? 'stage' : 'hook';
       break;
     }

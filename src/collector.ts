@@ -201,16 +201,40 @@ export function probeEveryFor(meanNs: number, probeCostNs: number): number {
 // Stage definitions (built once by the hooks) and per-run state
 // ---------------------------------------------------------------------------------------------
 
-const ROWS_INPUT = 0;
+/** @internal How a stage's rows are counted (StageDefinition.rowsKind). */
+export const ROWS_INPUT = 0;
 const ROWS_OUTPUT = 1;
 const ROWS_FIXED = 2;
 const ROWS_FN = 3;
+/** A stage whose wrapper-made calls' frames were taken as context this often is not handed any more. */
+const FAST_ESCAPES_MAX = 8;
 
 /**
  * @internal A wrapped function's stage, built once when withStage or the decorator is applied.
  */
 export class StageDefinition {
-  // What every call reads comes first (one cache line).
+  /**
+   * Untimed calls the wrapper may still make by itself before it hands a call to the collector
+   * again (0: every call goes through `_invoke`). Set by #handOverUntimed, for a short synchronous
+   * stage whose next calls are untimed anyway: such a call then touches this definition, the
+   * global slot and one reused frame, nothing else, and its count waits here (fastCalls...) until
+   * the collector next sees the stage or the run's figures are read. Measured after 10 µs of work
+   * (the work raw and wrapped in turn, trimmed means of 8 processes): ~90 ns a call through
+   * `_invoke`, ~40 ns made by the wrapper, a bare timer ~100 ns.
+   */
+  fastLeft = 0;
+  /** The monitor (and run, stage, frame) the wrapper's calls count for. */
+  fastMonitor: PerformanceMonitor | undefined = undefined;
+  fastFrame: Frame | undefined = undefined;
+  /** Calls the wrapper made since the collector last took them in, with their rows (all, and those of calls with no parent). */
+  fastCalls = 0;
+  fastRows = 0;
+  fastRootRows = 0;
+  fastRun: RunState | undefined = undefined;
+  fastStats: StageStats | undefined = undefined;
+  /** Wrapper-made calls whose frame another frame took as its context (then it is not reused); past FAST_ESCAPES_MAX, no more. */
+  fastEscapes = 0;
+  // What every call through _invoke reads comes next.
   /** Per-run cache of the stats object, so the hot path skips the Map lookup. */
   cacheRun: RunState | undefined = undefined;
   cacheStats: StageStats | undefined = undefined;
@@ -239,6 +263,27 @@ export class StageDefinition {
     this.metadata = sanitizeMetadata(metadata, undefined, notes);
     this.metadataNotes = notes.size > 0 ? [...notes] : undefined;
     this.usesAsyncContext = Object.prototype.toString.call(fn) === '[object AsyncFunction]';
+  }
+
+  /** The rows of a call the wrapper made, but for the common case (rows of the input, not recorded by hand) it counts itself. */
+  rowsOfResult(frame: Frame, result: unknown): number {
+    if (this.rowsKind === ROWS_FIXED) return this.rowsFixed;
+    if (frame.rowsRecorded) return frame.rows;
+    return this.rowsKind === ROWS_OUTPUT ? (rowsHeldBy(result) ?? 0) : 0;
+  }
+
+  /** Counts a call the wrapper made; its frame is not reused once another frame took it as its context. */
+  countFastCall(frame: Frame, rows: number): void {
+    frame.ended = true;
+    this.fastCalls++;
+    this.fastRows += rows;
+    if (frame.parent === undefined) this.fastRootRows += rows;
+    if (frame.id !== 0) {
+      // that frame may outlive the call (an async or manual stage): the collector makes another
+      this.fastFrame = undefined;
+      this.fastLeft = 0;
+      this.fastEscapes++;
+    }
   }
 }
 
@@ -353,14 +398,19 @@ class Probe {
   }
 }
 
-/** One stage call. Kept as the per-call record while under the per-stage bound. */
-class Frame implements ContextFrame {
+/**
+ * @internal One stage call (a record is copied from it when the call gets one). The frame of a
+ * call the wrapper makes by itself (StageDefinition.fastLeft) is reused from call to call and has
+ * id 0 until a frame takes it as its context.
+ */
+export class Frame implements ContextFrame {
   readonly run: RunState;
   readonly stats: StageStats;
-  readonly id: number;
+  // id, parent and outer change when the wrapper reuses the frame (StageDefinition.fastLeft).
+  id: number;
   /** The enclosing stage of the same run (its id is the record's parentId). */
-  readonly parent: Frame | undefined;
-  readonly outer: ContextFrame | undefined;
+  parent: Frame | undefined;
+  outer: ContextFrame | undefined;
   readonly metadata: Record<string, unknown> | undefined;
   /**
    * Start and duration, ms, set on the calls accounted at once (a deferred call keeps them in the
@@ -388,10 +438,25 @@ class Frame implements ContextFrame {
   constructor(run: RunState, stats: StageStats, outer: ContextFrame | undefined, metadata: Record<string, unknown> | undefined) {
     this.run = run;
     this.stats = stats;
+    // A call the wrapper made by itself gets its id now that a frame takes it as its context
+    // (before this one's, so ids still follow the order calls started in); the wrapper then
+    // stops reusing its frame.
+    if (outer !== undefined && (outer as Frame).id === 0) (outer as Frame).id = ++(outer.run as RunState).lastId;
     this.id = ++run.lastId;
     this.outer = outer;
     this.parent = outer === undefined || outer.run === run ? (outer as Frame | undefined) : sameRunAncestor(outer, run);
     this.metadata = metadata;
+  }
+
+  /** Makes the reused frame of a call the wrapper makes (StageDefinition.fastLeft) that call's. */
+  reuse(outer: ContextFrame | undefined): void {
+    const run = this.run;
+    this.id = 0;
+    this.outer = outer;
+    this.parent = outer === undefined || outer.run === run ? (outer as Frame | undefined) : sameRunAncestor(outer, run);
+    this.rows = 0;
+    this.rowsRecorded = false;
+    this.ended = false;
   }
 }
 
@@ -477,6 +542,8 @@ class RunState {
   readonly records = new RecordTable();
   readonly statsList: StageStats[] = [];
   readonly manual = new Map<string, Frame>();
+  /** Definitions whose wrapper made calls in this run (see StageDefinition.fastLeft). */
+  readonly fastDefs: StageDefinition[] = [];
   readonly flags = new Map<string, FlagEntry>();
   readonly samples: SampleStore;
   peakRssMb = 0;
@@ -532,8 +599,8 @@ function frameMapAnchor(): Frame {
   return new Frame({ lastId: 0 } as unknown as RunState, undefined as unknown as StageStats, undefined, undefined);
 }
 
-/** Rows held by one value: arrays and typed arrays by length, objects by numeric length/size/rowCount. */
-function rowsHeldBy(value: unknown): number | undefined {
+/** @internal Rows held by one value: arrays and typed arrays by length, objects by numeric length/size/rowCount. */
+export function rowsHeldBy(value: unknown): number | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   if (Array.isArray(value)) return value.length;
   try {
@@ -824,11 +891,15 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
       def.cacheStats = stats;
       if (def.metadataNotes !== undefined) this.#flagMetadata(run, `stage ${def.name}`, def.metadataNotes, def.name);
     }
+    if (def.fastCalls > 0) this.#takeFastCalls(def);
     const prev = slot.current;
     const ctx = prev ?? (slot.alsUsers > 0 ? slot.als?.getStore() : undefined);
     const frame = new Frame(run, stats, ctx, def.metadata);
     if (stats.timeEvery !== 1) {
-      if (--stats.timeCountdown > 0) return this.#untimedCall(run, frame, prev, def, thisArg, args);
+      if (--stats.timeCountdown > 0) {
+        if (stats.timeCountdown > 1 && !def.usesAsyncContext) this.#handOverUntimed(run, stats, def);
+        return this.#untimedCall(run, frame, prev, def, thisArg, args);
+      }
       stats.timeCountdown = stats.nextCountdown(stats.timeEvery);
     }
     if (--stats.countdown <= 0) this.#probeStart(frame);
@@ -895,6 +966,96 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
   }
 
   /**
+   * Lets the wrapper make the stage's next untimed calls by itself, up to the next timed one (see
+   * StageDefinition.fastLeft), when nothing but the count, the rows and the context is needed of
+   * them: a synchronous stage (the caller checks, so an async stage's calls do not pay for this
+   * call), rows not counted by a function (it may throw), no per-call logging, and no async
+   * context in use (a promise made in the call could carry the reused frame away).
+   */
+  #handOverUntimed(run: RunState, stats: StageStats, def: StageDefinition): void {
+    if (def.rowsKind === ROWS_FN || run.logStages || slot.promiseHookUsers !== 0 || slot.alsUsers !== 0) return;
+    if (def.fastEscapes >= FAST_ESCAPES_MAX) return;
+    if (def.fastRun !== run || def.fastStats !== stats) {
+      if (def.fastCalls > 0) this.#takeFastCalls(def);
+      if (def.fastRun !== run) run.fastDefs.push(def);
+      def.fastRun = run;
+      def.fastStats = stats;
+      def.fastFrame = undefined;
+    }
+    if (def.fastFrame === undefined) {
+      const frame = new Frame(run, stats, undefined, def.metadata);
+      frame.timed = false;
+      frame.ended = true;
+      def.fastFrame = frame;
+    }
+    def.fastMonitor = this;
+    // This call is untimed too; the wrapper makes the ones after it, the next call here is timed.
+    def.fastLeft = stats.timeCountdown - 1;
+    stats.timeCountdown = 1;
+  }
+
+  /** Takes in the counts of the calls the wrapper made by itself (see StageDefinition.fastLeft). */
+  #takeFastCalls(def: StageDefinition): void {
+    const n = def.fastCalls;
+    const run = def.fastRun;
+    const stats = def.fastStats;
+    def.fastCalls = 0;
+    // Counts of a run that has ended were taken in when it ended (none are made after).
+    if (run === undefined || stats === undefined) {
+      def.fastRows = 0;
+      def.fastRootRows = 0;
+      return;
+    }
+    stats.rows += def.fastRows;
+    run.rows += def.fastRootRows;
+    def.fastRows = 0;
+    def.fastRootRows = 0;
+    // What #accountUntimed does for each of them.
+    if (stats.omitted === 0) this.#fillSketchFromRecords(run, stats);
+    stats.omitted += n;
+    stats.syncCalls += n;
+    const before = stats.calls;
+    stats.calls = before + n;
+    // The policy is revisited when the count passes a power of two.
+    if (Math.floor(Math.log2(before)) !== Math.floor(Math.log2(stats.calls))) this.#revisitPolicy(run, stats);
+  }
+
+  /** Takes in the wrapper's counts of every stage of the run, and hands no more calls to it. */
+  #takeAllFastCalls(run: RunState, stopHandingOver: boolean): void {
+    for (const def of run.fastDefs) {
+      if (def.fastRun !== run) continue;
+      if (def.fastCalls > 0) this.#takeFastCalls(def);
+      if (stopHandingOver) {
+        def.fastLeft = 0;
+        def.fastMonitor = undefined;
+        def.fastFrame = undefined;
+        def.fastRun = undefined;
+        def.fastStats = undefined;
+      }
+    }
+  }
+
+  /**
+   * @internal A call the wrapper made by itself threw: it ends as an untimed failed call (the
+   * error recorded, the same object rethrown by the wrapper), and its frame is not reused.
+   */
+  _fastCallThrew(def: StageDefinition, frame: Frame, error: unknown, ...args: unknown[]): void {
+    def.fastFrame = undefined;
+    def.fastLeft = 0;
+    this.#finish(frame, 0, error, undefined, args, def);
+  }
+
+  /**
+   * @internal A call the wrapper made by itself returned a promise: it is tracked as any untimed
+   * async call, the stage's later calls go through _invoke, and its frame is not reused.
+   */
+  _fastCallReturnedPromise(def: StageDefinition, frame: Frame, promise: Promise<unknown>, ...args: unknown[]): Promise<unknown> {
+    def.fastFrame = undefined;
+    def.fastLeft = 0;
+    return this.#trackPromise(frame, promise, args, def);
+  }
+
+  /**
    * Ends a successful synchronous call that needs no probe or log line: rows and `ended` now, so
    * neither the arguments nor the result are kept; the rest of its accounting now for a hot
    * stage, queued for #flushPending otherwise (see PENDING_CALLS).
@@ -924,6 +1085,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
 
   /** Accounts the queued calls (see PENDING_CALLS): what #account does, from their rows. */
   #flushPending(run: RunState): void {
+    if (run.fastDefs.length > 0) this.#takeAllFastCalls(run, false);
     const n = run.pendingCount;
     run.pendingCount = 0;
     const times = run.times;
@@ -1354,6 +1516,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     const run = this.#run!;
     run.endReason ??= reason;
     const t1 = now();
+    this.#takeAllFastCalls(run, true);
     // Close what is still open as failed, innermost first, so parents outlast their children.
     const open = this.#openFrames(run);
     for (let i = open.length - 1; i >= 0; i--) {

@@ -14,7 +14,7 @@ export interface ContextFrame {
 }
 
 export interface StagemeterGlobal {
-  readonly protocol: 2;
+  readonly protocol: 3;
   /** The singleton returned by getMonitor(). */
   monitor: unknown;
   /** Whether a hook may start the singleton: undefined until the environment has been read. */
@@ -33,11 +33,13 @@ export interface StagemeterGlobal {
   stopPromiseHooks: (() => void) | undefined;
 }
 
-// v2: hooks call `monitor._invoke(def, thisArg, ...args)` with the arguments spread (v1: as an array).
-const KEY = Symbol.for('stagemeter.global.v2');
+// v3: the wrapper makes some untimed calls by itself and keeps their count on the stage
+// definition for the monitor to take in (StageDefinition.fastLeft); v2: hooks call
+// `monitor._invoke(def, thisArg, ...args)` with the arguments spread (v1: as an array).
+const KEY = Symbol.for('stagemeter.global.v3');
 
 function create(): StagemeterGlobal {
-  return { protocol: 2, monitor: undefined, autoStart: undefined, envErrorReported: false, current: undefined, als: undefined, alsUsers: 0, promiseHookUsers: 0, stopPromiseHooks: undefined };
+  return { protocol: 3, monitor: undefined, autoStart: undefined, envErrorReported: false, current: undefined, als: undefined, alsUsers: 0, promiseHookUsers: 0, stopPromiseHooks: undefined };
 }
 
 export const slot: StagemeterGlobal = ((globalThis as Record<symbol, StagemeterGlobal | undefined>)[KEY] ??= create());

@@ -38,7 +38,7 @@ describe('the process-wide monitor', () => {
 
   test('it lives on globalThis under a versioned Symbol.for key, so copies of the package share it', () => {
     const m = getMonitor();
-    const key = Symbol.for('stagemeter.global.v2');
+    const key = Symbol.for('stagemeter.global.v3');
     expect((globalThis as Record<symbol, { monitor: unknown }>)[key]?.monitor).toBe(m);
     jest.isolateModules(() => {
       // A second copy of the package, as when two dependencies each bring one.
