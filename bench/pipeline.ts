@@ -28,7 +28,9 @@ export interface PipelineResult {
   monitoredMedianMs: number;
   /** median monitored / median unmonitored. */
   ratio: number;
-  /** Median of the ratios of each adjacent (monitored, unmonitored) pair of a round. */
+  /** Monitored / unmonitored wall time of each round's adjacent pair, in round order. */
+  pairRatios: number[];
+  /** Median of pairRatios. */
   pairedRatioMedian: number;
   /** Median CPU time monitored / unmonitored. */
   cpuRatio: number;
@@ -139,6 +141,7 @@ export async function runPipeline(rounds: number, months: number, rowsPerMonth: 
     unmonitoredMedianMs: u,
     monitoredMedianMs: m,
     ratio: m / u,
+    pairRatios,
     pairedRatioMedian: median(pairRatios),
     cpuRatio: median(runs.filter((x) => x.monitored).map((x) => x.cpuMs)) / median(runs.filter((x) => !x.monitored).map((x) => x.cpuMs)),
     unmonitoredRowsPerSecond: (rows / u) * 1000,

@@ -17,7 +17,7 @@ import { runMemory, type MemoryResult } from './memory';
 import { runPipeline, type PipelineResult } from './pipeline';
 import { runAnalyzerTiming, type AnalyzerResult } from './analyzer';
 import type { SamplerResult } from './sampler';
-import { fmt, gcNow, round, table, watchInterference, type Interference } from './stats';
+import { fmt, gcNow, max, min, round, table, watchInterference, type Interference } from './stats';
 
 interface Target {
   id: string;
@@ -32,6 +32,9 @@ function argValue(name: string): string | undefined {
   const i = process.argv.indexOf(name);
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
+
+/** Monitored/unmonitored pairs of demo runs (each pair in alternating order). */
+const DEMO_ROUNDS = 10;
 
 const log = (line: string): void => {
   process.stdout.write(`${line}\n`);
@@ -98,7 +101,7 @@ async function main(): Promise<void> {
   }
   if (only.has('demo')) {
     log('\n[3/5] demo pipeline, monitored vs unmonitored (alternated)');
-    pipeline = await section('demo', () => runPipeline(quick ? 2 : 8, 12, quick ? 25_000 : 100_000, log));
+    pipeline = await section('demo', () => runPipeline(quick ? 2 : DEMO_ROUNDS, 12, quick ? 25_000 : 100_000, log));
   }
   if (only.has('analyzer')) {
     log('\n[4/5] analyzer timing (1M samples, 100k records), in a worker thread');
@@ -216,7 +219,12 @@ async function main(): Promise<void> {
     ]));
     log(`  wall ratio of medians ${fmt(pipeline.ratio, 4)}; median of per-round wall ratios ${fmt(pipeline.pairedRatioMedian, 4)}; CPU-time ratio of medians ${fmt(pipeline.cpuRatio, 4)}; stopMonitoring (analysis + report) median ${fmt(pipeline.stopMonitoringMedianMs, 1)} ms, not in the wall times`);
     if (pipeline.anomalies.length > 0) log(`  report anomalies: ${pipeline.anomalies.join('; ')}`);
-    targets.push({ id: 'demo_ratio', what: 'demo wall time monitored / unmonitored (medians)', limit: '<= 1.02', value: `${fmt(pipeline.ratio, 4)} (per-round median ${fmt(pipeline.pairedRatioMedian, 4)}, CPU-time ratio ${fmt(pipeline.cpuRatio, 4)})`, pass: pipeline.ratio <= 1.02 });
+    // The target is read on the pairs: each monitored run against the unmonitored run next to it, so
+    // that the host's drift over the minute the section takes cancels out. One run of the demo differs
+    // from the next by 5-8 % here, monitored or not (allocation-heavy work on a shared VM), and the
+    // ratio of the two medians moved by as much between bench runs of the same code.
+    const pairs = pipeline.pairRatios;
+    targets.push({ id: 'demo_ratio', what: `demo wall time monitored / unmonitored (median of ${pairs.length} adjacent pairs)`, limit: '<= 1.02', value: `${fmt(pipeline.pairedRatioMedian, 4)} (pairs ${fmt(min(pairs), 3)}-${fmt(max(pairs), 3)}; ratio of the medians ${fmt(pipeline.ratio, 4)}, CPU-time ratio ${fmt(pipeline.cpuRatio, 4)})`, pass: pipeline.pairedRatioMedian <= 1.02 });
     targets.push({ id: 'demo_counts', what: 'demo report: calls, rows and nesting as made', limit: 'exact', value: pipeline.anomalies.length === 0 ? 'all as expected' : pipeline.anomalies.join('; '), pass: pipeline.anomalies.length === 0 });
   }
   if (analyzer !== undefined) {
