@@ -111,9 +111,10 @@ export function buildTimeline(records: readonly StageMetrics[]): Timeline {
   const parentSlot = new Int32Array(sorted.length).fill(-1);
   const childSums: Array<ChildSums | undefined> = new Array(sorted.length);
   const acc = new Map<string, Accumulator>();
-  for (let i = 0; i < sorted.length; i++) {
-    const r = sorted[i]!;
-    let a = acc.get(r.name);
+  // A parent whose name has not been met yet gets its accumulator when its first child is met: a
+  // child can come first among records that start at the same time (they keep their input order).
+  const accOf = (name: string): Accumulator => {
+    let a = acc.get(name);
     if (a === undefined) {
       a = {
         times: {
@@ -132,8 +133,13 @@ export function buildTimeline(records: readonly StageMetrics[]): Timeline {
         own: new StreamingUnion(),
         children: new StreamingUnion(),
       };
-      acc.set(r.name, a);
+      acc.set(name, a);
     }
+    return a;
+  };
+  for (let i = 0; i < sorted.length; i++) {
+    const r = sorted[i]!;
+    const a = accOf(r.name);
     const end = endOf(r);
     a.own.add(r.t, end);
     const slot = r.parentId !== undefined ? slotById.get(r.parentId) : undefined;
@@ -144,7 +150,7 @@ export function buildTimeline(records: readonly StageMetrics[]): Timeline {
     // clipped to the parent call, the child's interval still starts in order
     const from = Math.max(r.t, parent.t);
     const to = Math.min(end, endOf(parent));
-    acc.get(parent.name)!.children.add(from, to);
+    accOf(parent.name).children.add(from, to);
     let sums = childSums[slot];
     if (sums === undefined) {
       sums = { cpuMs: 0, heapMb: 0, wall: new StreamingUnion() };

@@ -66,6 +66,18 @@ describe('buildTimeline', () => {
     expect(tl.childrenOf.get(p.id)).toEqual([c]);
   });
 
+  it('a child listed before its parent, both starting at once, is nested as any other', () => {
+    // records out of start order are sorted, and a tie keeps its input order: here the child
+    // comes first, before any record of its parent's stage was met
+    const other = rec('other', 5, 1);
+    const p = rec('parent', 10, 100);
+    const c = rec('child', 10, 40, { parentId: p.id });
+    const tl = buildTimeline([other, c, p]);
+    expect(tl.parentOf(c)).toBe(p);
+    expect(tl.stages.get('parent')).toMatchObject({ totalMs: 100, selfMs: 60, records: 1 });
+    expect(tl.stages.get('child')).toMatchObject({ totalMs: 40, selfMs: 40, records: 1 });
+  });
+
   it('no records: no stages', () => {
     expect(buildTimeline([]).stages.size).toBe(0);
   });
