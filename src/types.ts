@@ -71,11 +71,11 @@ export interface MonitorOptions {
    * Timing of short stages (mean under about 22 µs, after their first 1024 calls), where two clock
    * reads are most of what a monitored call costs. `'sampled'` (default): about one call in 8 of a
    * hot synchronous stage is timed (one in 32 of a stage of a few µs, or of a mostly asynchronous
-   * one), which halves what a hot call costs; every call is still counted, with its rows and
-   * failures, and the stage's total time is estimated from the timed calls (`fidelity.timeEvery`,
-   * `fidelity.timedCalls`, `fidelity.totalErrorPercent`, flag `time_estimated`). `'every'`: every
-   * call is timed, so `totalMs`, `minMs` and `maxMs` are measured over all calls, at about twice
-   * the cost.
+   * one), which cuts what a hot call costs to about a third; every call is still counted, with its
+   * rows and failures, and the stage's total time is estimated from the timed calls
+   * (`fidelity.timeEvery`, `fidelity.timedCalls`, `fidelity.totalErrorPercent`, flag
+   * `time_estimated`). `'every'`: every call is timed, so `totalMs`, `minMs` and `maxMs` are
+   * measured over all calls, at about three times the cost.
    */
   shortStageTiming?: 'sampled' | 'every';
 }
