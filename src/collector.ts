@@ -100,9 +100,10 @@ const HOT_PROBE_BUDGET_NS = 2;
 /**
  * Under `shortStageTiming: 'sampled'`, a hot stage (under WARM_BELOW_NS) times about one call in
  * this many after its first SAMPLED_RECORDS_AFTER_CALLS calls. An untimed call keeps the context,
- * the count, the rows and the failures, without clock reads: ~60 ns hot instead of ~140, so one
- * timed call in 8 costs ~10 ns a call. One in 8 keeps the estimated total within about a percent
- * once a few thousand calls are timed (the report gives the error of each).
+ * the count, the rows and the failures, without clock reads: a timed hot call costs ~80 ns more, so
+ * one in 8 costs ~10 ns a call (`npm run bench`: ~57 ns a call on average, ~165 with every call
+ * timed). One in 8 keeps the estimated total within about a percent once a few thousand calls are
+ * timed (the report gives the error of each).
  */
 const HOT_TIME_EVERY = 8;
 /**
@@ -111,8 +112,8 @@ const HOT_TIME_EVERY = 8;
  * than an untimed one (measured at 10 µs: ~60 ns untimed), and its share of the batched accounting
  * (#flushPending, one batch per PENDING_CALLS timed calls) comes on top; a timed async call costs
  * ~125 ns more (a clock read in the reaction, the full accounting). One in 32 keeps timing near
- * 4-6 ns a call. The estimate's error is larger than at one in 8 (2-4 % at ten thousand calls of
- * a 10 µs stage; the report gives it).
+ * 4-6 ns a call. The estimate's error is larger than at one in 8 (1.3-2 % for the bench's 10 µs
+ * stage, 11,000 calls; the report gives it).
  */
 const COLD_TIME_EVERY = 32;
 
@@ -219,8 +220,8 @@ export class StageDefinition {
    * stage whose next calls are untimed anyway: such a call then touches this definition, the
    * global slot and one reused frame, nothing else, and its count waits here (fastCalls...) until
    * the collector next sees the stage or the run's figures are read. Measured after 10 µs of work
-   * (the work raw and wrapped in turn, trimmed means of 8 processes): ~90 ns a call through
-   * `_invoke`, ~40 ns made by the wrapper, a bare timer ~100 ns.
+   * (the work raw and wrapped in turn, trimmed means of 8 processes): 80-108 ns a call through
+   * `_invoke`, 40-56 ns made by the wrapper, a bare timer ~100 ns.
    */
   fastLeft = 0;
   /** The monitor (and run, stage, frame) the wrapper's calls count for. */
