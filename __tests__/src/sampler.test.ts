@@ -82,6 +82,53 @@ describe('the background sampler', () => {
     expect(report.eventLoop!.delayMaxMs).toBeGreaterThan(80);
   });
 
+  test('an idle stretch disarms the event-loop monitor and a busy one arms it again, without the idle stretch counted as a delay', async () => {
+    const samples: MemorySample[] = [];
+    const sampler = new Sampler(20, performance.now(), { onSample: (s) => samples.push(s), onError: () => undefined });
+    sampler.start();
+    /** Keeps the loop busy in 5 ms slices (never blocked for long) for `ms`. */
+    const busy = async (ms: number): Promise<void> => {
+      const end = performance.now() + ms;
+      while (performance.now() < end) {
+        const slice = performance.now() + 5;
+        while (performance.now() < slice) {
+          // work
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+    };
+    try {
+      await busy(150);
+      expect(sampler.loopMonitor.armed).toBe(true);
+      await sleep(400); // idle: an idle tick disarms it
+      expect(sampler.loopMonitor).toEqual({ armed: false, stretches: 1 });
+      await busy(150);
+      expect(sampler.loopMonitor).toEqual({ armed: true, stretches: 2 });
+    } finally {
+      sampler.stop();
+    }
+    const loop = sampler.eventLoop()!;
+    // the 400 ms of sleep are not one long delay (re-arming the monitor without a reset records
+    // the disarmed stretch as its first interval)
+    expect(loop.delayMaxMs).toBeLessThan(200);
+    expect(loop.delayP50Ms).toBeLessThan(loop.delayMaxMs + 1e-9);
+    expect(samples.length).toBeGreaterThan(20);
+  });
+
+  test('a loop blocked right after an idle stretch shows in the late tick, and in the run\'s maximum', async () => {
+    monitor = createPerformanceMonitor({ memorySamplingIntervalMs: 20 });
+    monitor.startMonitoring();
+    await sleep(300); // idle: the monitor is disarmed
+    const end = performance.now() + 150;
+    while (performance.now() < end) {
+      // hold the loop for 150 ms
+    }
+    await sleep(60);
+    const report = expectValidReport(monitor.stopMonitoring());
+    expect(Math.max(...report.memory.samples.map((s) => s.loopDelayMs ?? 0))).toBeGreaterThan(80);
+    expect(report.eventLoop!.delayMaxMs).toBeGreaterThan(80);
+  });
+
   test('memory tracking off means no timer at all and no samples', () => {
     const spy = spyTimers();
     try {
