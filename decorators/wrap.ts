@@ -19,13 +19,14 @@ export function makeWrapper(def: StageDefinition, explicit: PerformanceMonitor |
   // Named so that it reads as stagemeter's in a stack trace or a profile.
   const wrapped = function stagemeterHook(this: unknown, ...args: unknown[]): unknown {
     if (new.target !== undefined) return Reflect.construct(fn, args, new.target === wrapped ? fn : new.target);
-    // An untimed call the collector handed over (StageDefinition.fastLeft) is made by handedOverCall,
-    // which V8 inlines here as it inlines this wrapper into its caller: keep both under V8's
-    // inlining limit (460 bytes of bytecode; __tests__/decorators/inlinable.test.ts checks). Right after a call of a few
-    // µs every function and object a call reaches costs a cache miss, and such a call reaches this
-    // definition, the slot and one frame: 40-56 ns over the raw call after 10 µs of work, against
-    // 80-108 ns through _invoke (trimmed means of 8 processes each). With the same code written
-    // out of line, taking the arguments as an array, it cost 18-35 ns more.
+    // An untimed call the collector handed over (StageDefinition.fastLeft) is made by
+    // handedOverCall, which V8 inlines here as it inlines this wrapper into its caller: keep both
+    // under V8's inlining limit (460 bytes of bytecode; __tests__/decorators/inlinable.test.ts
+    // checks). Right after a call of a few µs every function and object a call reaches costs a
+    // cache miss, and such a call reaches this definition, the slot and one frame: 40-56 ns over
+    // the raw call after 10 µs of work, against 80-108 ns through _invoke (trimmed means of 8
+    // processes each). With the same code written out of line, taking the arguments as an array,
+    // it cost 18-35 ns more.
     if (def.fastLeft > 0 && def.fastFrame!.ended && def.fastMonitor === (explicit ?? slot.monitor) && slot.promiseHookUsers === 0 && slot.alsUsers === 0) {
       return handedOverCall(def, this, ...args);
     }

@@ -16,7 +16,7 @@
  *   most of the sampler's cost, each one a wakeup. Per tick, the delay accumulated since the
  *   previous sample is derived from the growth of its count and sum; while it is disarmed, the
  *   tick's own lateness stands in. The run's p50/p99/max/mean come from every armed stretch
- *   (folded into one histogram when the monitor is disarmed) and the disarmed ticks' lateness.
+ *   (folded into counts by value when the monitor is disarmed) and the disarmed ticks' lateness.
  *   Within an armed stretch it is never reset: a reset forgets the timestamp of the last firing,
  *   so the next firing, the one that would show a blocked loop, records nothing (which is what a
  *   re-armed monitor needs: disabled and enabled again without it, its first firing records the
@@ -24,7 +24,7 @@
  * - GC pauses: a PerformanceObserver on `gc` entries, summed per tick and over the run.
  * With memory tracking off none of this exists: no timer, no histogram, no observer.
  */
-import { createHistogram, monitorEventLoopDelay, performance, PerformanceObserver, constants, type EventLoopUtilization, type IntervalHistogram, type PerformanceEntry, type RecordableHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, PerformanceObserver, constants, type EventLoopUtilization, type IntervalHistogram, type PerformanceEntry } from 'node:perf_hooks';
 import { now } from './clock';
 import type { EventLoopStats, GcStats, MemorySample } from './types';
 
@@ -61,10 +61,8 @@ const LOOP_ARM_ACTIVE_MS = 10;
  */
 const LOOP_DISARM_AFTER_TICKS = 1;
 
-type Distribution = Pick<IntervalHistogram, 'count' | 'percentiles'>;
-
 /** A histogram's distribution as (value, count) points, from its percentiles (HDR buckets). */
-function pointsOf(h: Distribution): Array<[number, number]> {
+function pointsOf(h: Pick<IntervalHistogram, 'count' | 'percentiles'>): Array<[number, number]> {
   const n = h.count;
   const points: Array<[number, number]> = [];
   let counted = 0;
@@ -78,9 +76,9 @@ function pointsOf(h: Distribution): Array<[number, number]> {
   return points;
 }
 
-/** The value at percentile `pct` of several distributions taken together, ns (0 when empty). */
-function percentileOf(parts: readonly Distribution[], pct: number): number {
-  const points = parts.flatMap(pointsOf).sort((x, y) => x[0] - y[0]);
+/** The value at percentile `pct` of (value, count) points, ns (0 when there are none). */
+function percentileOf(unsorted: ReadonlyArray<readonly [number, number]>, pct: number): number {
+  const points = [...unsorted].sort((x, y) => x[0] - y[0]);
   const total = points.reduce((n, p) => n + p[1], 0);
   if (total === 0) return 0;
   const target = Math.max(1, Math.ceil((pct / 100) * total));
@@ -165,9 +163,12 @@ export class Sampler {
   #loopStretches = 0;
   /**
    * What the monitor recorded in stretches that ended, and the lateness of the ticks taken while
-   * it was disarmed (as period + lateness, the monitor's own form), ns.
+   * it was disarmed (as period + lateness, the monitor's own form): count by value, ns, to three
+   * significant digits as in the monitor's own buckets, so that it stays small however long the
+   * run (Node's event-loop histogram cannot be added to another histogram).
    */
-  #loopEarlier: RecordableHistogram | undefined;
+  #loopEarlier: Map<number, number> | undefined;
+  #loopEarlierCount = 0;
   #loopEarlierSumNs = 0;
   #loopMaxNs = 0;
   #elu: EventLoopUtilization | undefined;
@@ -202,7 +203,7 @@ export class Sampler {
     this.#running = true;
     try {
       this.#loop = monitorEventLoopDelay({ resolution: this.#loopResolutionMs });
-      this.#loopEarlier = createHistogram();
+      this.#loopEarlier = new Map();
       this.#elu = performance.eventLoopUtilization();
       this.#armLoop();
     } catch (err) {
@@ -347,15 +348,21 @@ export class Sampler {
     if (loop.count > 0) {
       this.#loopEarlierSumNs += loop.mean * loop.count;
       if (loop.max > this.#loopMaxNs) this.#loopMaxNs = loop.max;
-      for (const [valueNs, k] of pointsOf(loop)) for (let i = 0; i < k; i++) this.#loopEarlier!.record(Math.max(1, Math.round(valueNs)));
+      for (const [valueNs, k] of pointsOf(loop)) this.#countEarlier(valueNs, k);
     }
   }
 
   #recordEarlier(valueNs: number): void {
-    const v = Math.max(1, Math.round(valueNs));
-    this.#loopEarlier!.record(v);
-    this.#loopEarlierSumNs += v;
-    if (v > this.#loopMaxNs) this.#loopMaxNs = v;
+    this.#countEarlier(valueNs, 1);
+    this.#loopEarlierSumNs += valueNs;
+    if (valueNs > this.#loopMaxNs) this.#loopMaxNs = valueNs;
+  }
+
+  #countEarlier(valueNs: number, k: number): void {
+    const step = 10 ** Math.max(0, Math.floor(Math.log10(Math.max(1, valueNs))) - 2);
+    const key = Math.round(valueNs / step) * step;
+    this.#loopEarlier!.set(key, (this.#loopEarlier!.get(key) ?? 0) + k);
+    this.#loopEarlierCount += k;
   }
 
   /** Stops everything and takes a last sample. */
@@ -387,14 +394,17 @@ export class Sampler {
     if (live === undefined || earlier === undefined) return undefined;
     // A disarmed monitor's stretch is in `earlier` already.
     const liveCount = this.#loopArmed ? live.count : 0;
-    const count = liveCount + earlier.count;
+    const count = liveCount + this.#loopEarlierCount;
     if (count === 0) return undefined;
-    const parts: Distribution[] = liveCount > 0 ? [earlier, live] : [earlier];
+    const points: Array<readonly [number, number]> = [...earlier];
+    if (liveCount > 0) points.push(...pointsOf(live));
     const maxNs = Math.max(this.#loopMaxNs, liveCount > 0 ? live.max : 0);
     const meanNs = (this.#loopEarlierSumNs + (liveCount > 0 ? live.mean * liveCount : 0)) / count;
+    // A monitor armed the whole run answers its percentiles itself, exactly.
+    const alone = this.#loopEarlierCount === 0;
     return {
-      delayP50Ms: delayMs(percentileOf(parts, 50), this.#loopResolutionMs),
-      delayP99Ms: delayMs(percentileOf(parts, 99), this.#loopResolutionMs),
+      delayP50Ms: delayMs(alone ? live.percentile(50) : percentileOf(points, 50), this.#loopResolutionMs),
+      delayP99Ms: delayMs(alone ? live.percentile(99) : percentileOf(points, 99), this.#loopResolutionMs),
       delayMaxMs: delayMs(maxNs, this.#loopResolutionMs),
       delayMeanMs: delayMs(meanNs, this.#loopResolutionMs),
     };
