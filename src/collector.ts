@@ -266,7 +266,10 @@ export class StageDefinition {
     this.usesAsyncContext = Object.prototype.toString.call(fn) === '[object AsyncFunction]';
   }
 
-  /** The rows of a call the wrapper made, but for the common case (rows of the input, not recorded by hand) it counts itself. */
+  /**
+   * The rows of an ended call whose stage counts rows without a function, but for the input's
+   * rows not recorded by hand (rowsOfArgs; the wrapper counts those itself, see handedOverCall).
+   */
   rowsOfResult(frame: Frame, result: unknown): number {
     if (this.rowsKind === ROWS_FIXED) return this.rowsFixed;
     if (frame.rowsRecorded) return frame.rows;
@@ -445,7 +448,7 @@ export class Frame implements ContextFrame {
     if (outer !== undefined && (outer as Frame).id === 0) (outer as Frame).id = ++(outer.run as RunState).lastId;
     this.id = ++run.lastId;
     this.outer = outer;
-    this.parent = outer === undefined || outer.run === run ? (outer as Frame | undefined) : sameRunAncestor(outer, run);
+    this.parent = sameRunAncestor(outer, run);
     this.metadata = metadata;
   }
 
@@ -454,14 +457,14 @@ export class Frame implements ContextFrame {
     const run = this.run;
     this.id = 0;
     this.outer = outer;
-    this.parent = outer === undefined || outer.run === run ? (outer as Frame | undefined) : sameRunAncestor(outer, run);
+    this.parent = sameRunAncestor(outer, run);
     this.rows = 0;
     this.rowsRecorded = false;
     this.ended = false;
   }
 }
 
-/** The nearest frame of `run` in a context chain (frames of other monitors are skipped). */
+/** The nearest frame of `run` in a context chain, `from` itself first (frames of other monitors are skipped). */
 function sameRunAncestor(from: ContextFrame | undefined, run: RunState): Frame | undefined {
   let f = from;
   while (f !== undefined && f.run !== run) f = f.outer;
@@ -1339,26 +1342,18 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
   }
 
   #rowsOf(frame: Frame, def: StageDefinition, result: unknown, args: unknown[]): number {
-    switch (def.rowsKind) {
-      case ROWS_FIXED:
-        return def.rowsFixed;
-      case ROWS_FN: {
-        let n: unknown;
-        try {
-          n = def.rowsFn!(result, args);
-        } catch (err) {
-          this.#flag(frame.run, 'warning', 'rows_function_threw', `the rows function of ${frame.stats.name} threw (${describeError(err).message}); counted as 0`, frame.stats.name);
-          return 0;
-        }
-        if (isValidRowCount(n)) return n;
-        this.#flag(frame.run, 'warning', 'invalid_rows', `the rows function of ${frame.stats.name} returned ${describeValue(n)}; counted as 0`, frame.stats.name);
-        return 0;
-      }
-      case ROWS_OUTPUT:
-        return frame.rowsRecorded ? frame.rows : (rowsHeldBy(result) ?? 0);
-      default:
-        return frame.rowsRecorded ? frame.rows : rowsOfArgs(args);
+    if (def.rowsKind === ROWS_INPUT && !frame.rowsRecorded) return rowsOfArgs(args);
+    if (def.rowsKind !== ROWS_FN) return def.rowsOfResult(frame, result);
+    let n: unknown;
+    try {
+      n = def.rowsFn!(result, args);
+    } catch (err) {
+      this.#flag(frame.run, 'warning', 'rows_function_threw', `the rows function of ${frame.stats.name} threw (${describeError(err).message}); counted as 0`, frame.stats.name);
+      return 0;
     }
+    if (isValidRowCount(n)) return n;
+    this.#flag(frame.run, 'warning', 'invalid_rows', `the rows function of ${frame.stats.name} returned ${describeValue(n)}; counted as 0`, frame.stats.name);
+    return 0;
   }
 
   /** @internal recordRows(): adds rows to the innermost open stage, flags bad counts. */
