@@ -50,16 +50,12 @@ function loopResolutionMs(intervalMs: number): number {
  * host), the whole sampler 0.079-0.119 % with it armed, 0.034-0.039 % with it disarmed (and
  * 0.051-0.065 % over 8 s from the run's start, armed for the first tick). A block that starts
  * in a disarmed tick is seen as that tick's lateness (as long as the block, less the time left to
- * the tick when it began), and the next tick arms the monitor.
+ * the tick when it began), and the next tick arms the monitor. It is disarmed after a single idle
+ * tick: a process that alternates busy and idle seconds then folds one stretch a second (a few
+ * firings each), and loses only each stretch's first interval, which a re-armed monitor cannot
+ * measure.
  */
 const LOOP_ARM_ACTIVE_MS = 10;
-
-/**
- * Idle ticks in a row after which the monitor is disarmed (a busy loop re-arms it at once). One:
- * a process that alternates busy and idle seconds folds one stretch a second (a few firings
- * each), and loses only each stretch's first interval, which a re-armed monitor cannot measure.
- */
-const LOOP_DISARM_AFTER_TICKS = 1;
 
 /** A histogram's distribution as (value, count) points, from its percentiles (HDR buckets). */
 function pointsOf(h: Pick<IntervalHistogram, 'count' | 'percentiles'>): Array<[number, number]> {
@@ -158,7 +154,6 @@ export class Sampler {
   #loopSumMs = 0;
   /** The monitor is running (see LOOP_ARM_ACTIVE_MS). */
   #loopArmed = false;
-  #loopIdleTicks = 0;
   /** Arm-disarm stretches so far (for tests and the curious). */
   #loopStretches = 0;
   /**
@@ -313,17 +308,14 @@ export class Sampler {
     return { armed: this.#loopArmed, stretches: this.#loopStretches };
   }
 
-  /** Arms the monitor when the loop was busy during the last tick, disarms it after idle ones. */
+  /** Arms the monitor when the loop was busy during the last tick, disarms it after an idle one. */
   #updateLoopMonitor(): void {
     const current = performance.eventLoopUtilization();
     const elu = performance.eventLoopUtilization(current, this.#elu);
     this.#elu = current;
-    if (elu.active >= LOOP_ARM_ACTIVE_MS) {
-      this.#loopIdleTicks = 0;
-      if (!this.#loopArmed) this.#armLoop();
-    } else if (this.#loopArmed && ++this.#loopIdleTicks >= LOOP_DISARM_AFTER_TICKS) {
-      this.#disarmLoop();
-    }
+    const busy = elu.active >= LOOP_ARM_ACTIVE_MS;
+    if (busy && !this.#loopArmed) this.#armLoop();
+    else if (!busy && this.#loopArmed) this.#disarmLoop();
   }
 
   #armLoop(): void {
@@ -342,7 +334,6 @@ export class Sampler {
     const loop = this.#loop!;
     loop.disable();
     this.#loopArmed = false;
-    this.#loopIdleTicks = 0;
     // What this stretch recorded outlives the reset when the monitor is armed again (eventLoop()
     // reads the live monitor beside it until then).
     if (loop.count > 0) {
