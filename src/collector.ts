@@ -319,6 +319,8 @@ class StageStats {
   // Read by every call: first, on the object's first cache line.
   /** Calls left before the next fully probed one. */
   countdown = 0;
+  /** Untimed async calls still running: counted here, not on the run's list of open calls (see #trackPromise). */
+  openUntimed = 0;
   /** Successful calls are accounted in batches (stages of WARM_BELOW_NS and more; see PENDING_CALLS). */
   batchAccounting = true;
   /** About one call in this many is timed (see timeEveryFor). */
@@ -849,7 +851,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
       averageRowsPerSecond: round3(averageRowsPerSecond),
       currentMemoryMb: rssMb,
       peakMemoryMb: run.peakRssMb,
-      activeStages: this.#openFrames(run).map((f) => f.stats.name),
+      activeStages: this.#activeStages(run),
       completedStages: [...run.stats.values()].reduce((n, st) => n + st.calls, 0),
     };
     if (run.expectedRows !== undefined) {
@@ -1140,9 +1142,26 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
       def.usesAsyncContext = true;
       if (!run.usesAsyncContext) this.#useAsyncContext(run);
     }
-    this.#linkOpen(run, frame);
     // The caller gets a promise that settles with the same value or the same error object, one
     // microtask after the original; rejections stay unhandled exactly when the caller ignores them.
+    if (!frame.timed) {
+      // An untimed call (31 in 32 of a short async stage's) is counted open on its stage rather
+      // than linked in the run's list, and ends on a shorter path: 13-17 ns less a call (two A/B
+      // runs of 30 processes, means of their medians: 136-151 against 153-165 ns over a raw async
+      // call with the promise hooks on).
+      frame.stats.openUntimed++;
+      return promise.then(
+        (value) => {
+          this.#endUntimedAsync(frame, value, args, def);
+          return value;
+        },
+        (error: unknown) => {
+          this.#finish(frame, 0, error, undefined, args, def);
+          throw error;
+        },
+      );
+    }
+    this.#linkOpen(run, frame);
     return promise.then(
       (value) => {
         this.#finish(frame, frame.timed ? now() : 0, NO_ERROR, value, args, def);
@@ -1153,6 +1172,16 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
         throw error;
       },
     );
+  }
+
+  /** What #finish does for an untimed call that resolved: rows, count; no clock, probe or record. */
+  #endUntimedAsync(frame: Frame, value: unknown, args: unknown[], def: StageDefinition): void {
+    if (frame.ended) return;
+    frame.ended = true;
+    const run = frame.run;
+    if (run.ended) return;
+    frame.rows = this.#callRows(frame, def, value, args);
+    this.#accountUntimed(run, frame);
   }
 
   #useAsyncContext(run: RunState): void {
@@ -1251,7 +1280,8 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     const stats = frame.stats;
     stats.rows += frame.rows;
     if (frame.sync) stats.syncCalls++;
-    else this.#unlinkOpen(run, frame);
+    else if (frame.timed) this.#unlinkOpen(run, frame);
+    else stats.openUntimed--;
     if (frame.parent === undefined) run.rows += frame.rows;
     return ++stats.calls;
   }
@@ -1407,6 +1437,34 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     return [...open, ...chain.reverse()];
   }
 
+  /** The stage of every open call: those of #openFrames, then the untimed async ones, by stage. */
+  #activeStages(run: RunState): string[] {
+    const names = this.#openFrames(run).map((f) => f.stats.name);
+    for (const stats of run.statsList) for (let i = 0; i < stats.openUntimed; i++) names.push(stats.name);
+    return names;
+  }
+
+  /**
+   * Closes the untimed async calls still running at stop, as #stop closes the listed ones. They
+   * have no frame at hand (the promise reactions hold them), so each gets a stand-in of its stage:
+   * counted, failed with `error`; when the call settles later its run has ended and it is ignored.
+   */
+  #closeOpenUntimed(run: RunState, error: Error): number {
+    let closed = 0;
+    for (const stats of run.statsList) {
+      const n = stats.openUntimed;
+      // #finish counts each down (#count)
+      for (let i = 0; i < n; i++) {
+        const frame = new Frame(run, stats, undefined, undefined);
+        frame.timed = false;
+        frame.sync = false;
+        this.#finish(frame, 0, error, undefined, undefined, undefined);
+      }
+      closed += n;
+    }
+    return closed;
+  }
+
   #markRate(run: RunState, t1: number): void {
     run.lastRateMark = t1;
     const marks = run.rateMarks;
@@ -1522,8 +1580,9 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
       if (frame.t0 === undefined) frame.t0 = frame.depth >= 0 && frame.depth < MAX_STACK_STARTS ? run.times[frame.depth]! : t1;
       this.#finish(frame, t1, err, undefined, undefined, undefined);
     }
+    const openCount = open.length + this.#closeOpenUntimed(run, Object.assign(new Error(`still running when the run ended (${run.endReason})`), { name: 'StageNotEnded' }));
     run.manual.clear();
-    if (open.length > 0) this.#flag(run, 'warning', 'stages_still_open', `${open.length} stage(s) were still running when the run ended; closed as failed`);
+    if (openCount > 0) this.#flag(run, 'warning', 'stages_still_open', `${openCount} stage(s) were still running when the run ended; closed as failed`);
     try {
       run.stopTicker?.();
       run.sampler?.stop();

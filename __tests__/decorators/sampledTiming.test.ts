@@ -219,6 +219,45 @@ describe(`sampled timing of hot stages (${decoratorMode})`, () => {
     expect(s.firstError).toMatchObject({ name: 'TypeError', message: 'bad 2000' });
   });
 
+  test('untimed async calls pending at stop are listed live, closed as failed once each, and settle later unchanged', async () => {
+    const m = quiet();
+    m.startMonitoring();
+    const gates: Array<() => void> = [];
+    let hold = false;
+    const pendingStage = withStage('pendingAsync', async (i: number) => {
+      fakeMs += durationOf(i);
+      if (hold) await new Promise<void>((resolve) => gates.push(resolve));
+      return i * 2;
+    }, { monitor: m });
+    for (let i = 0; i < 3000; i++) expect(await pendingStage(i)).toBe(i * 2);
+    hold = true;
+    const pending = Array.from({ length: 100 }, (_, k) => pendingStage(3000 + k));
+    const live = m.getLivePerformanceStats();
+    expect(live.activeStages).toEqual(Array.from({ length: 100 }, () => 'pendingAsync'));
+    expect(live.completedStages).toBe(3000);
+    const report = expectValidReport(m.stopMonitoring());
+    const s = summaryOf(report, 'pendingAsync');
+    expect(s).toMatchObject({ calls: 3100, failures: 100, firstError: { name: 'StageNotEnded' } });
+    expect(s.fidelity.timeEvery).toBe(32);
+    // A few of the 100 were timed (closed from the run's list, with a record each), the rest untimed.
+    const closedRecords = report.stages.filter((r) => r.name === 'pendingAsync' && !r.success);
+    expect(closedRecords.length).toBeGreaterThan(0);
+    expect(closedRecords.length).toBeLessThan(20);
+    expect(closedRecords.every((r) => r.error?.name === 'StageNotEnded')).toBe(true);
+    expect(report.qualityFlags.filter((f) => f.code === 'stages_still_open').map((f) => f.message)).toEqual([
+      '100 stage(s) were still running when the run ended; closed as failed',
+    ]);
+    hold = false;
+    for (const open of gates) open();
+    expect(await Promise.all(pending)).toEqual(Array.from({ length: 100 }, (_, k) => (3000 + k) * 2));
+    expect(summaryOf(report, 'pendingAsync').calls).toBe(3100);
+    // The next run starts from nothing: the calls of the last one do not linger as open.
+    m.startMonitoring();
+    expect(m.getLivePerformanceStats().activeStages).toEqual([]);
+    expect(await pendingStage(1)).toBe(2);
+    expect(summaryOf(m.stopMonitoring(), 'pendingAsync')).toMatchObject({ calls: 1, failures: 0 });
+  });
+
   test('a decorated hot method is sampled the same way, with its this', () => {
     const m = quiet();
     m.startMonitoring();
