@@ -29,7 +29,14 @@ const FRAME = Symbol.for('stagemeter.promiseFrame.v1');
 
 type Carrier = Promise<unknown> & { [FRAME]?: ContextFrame };
 
-/** What `before` replaced, restored by the matching `after` (reactions nest only in a vm's own microtask queue). */
+/** The slot, read once: the hooks run for every promise of the process. */
+const theSlot = slot;
+
+/**
+ * What `before` replaced, restored by the matching `after`: the outermost in `saved0`, deeper
+ * ones (reactions nest only in a vm's own microtask queue) in `saved`.
+ */
+let saved0: ContextFrame | undefined;
 const saved: Array<ContextFrame | undefined> = [];
 let depth = 0;
 
@@ -38,20 +45,28 @@ function onInit(promise: Promise<unknown>, parent: Promise<unknown> | undefined)
   // user code between `before` and `after`; a root promise (an async function's own, new
   // Promise(), Promise.resolve()) is left alone, so it keeps V8's fast paths for then() and
   // await (an added property would change its map and send both down the slow path).
-  const current = slot.current;
-  if (current !== undefined && parent !== undefined) (promise as Carrier)[FRAME] = current;
+  if (parent === undefined) return;
+  const current = theSlot.current;
+  if (current !== undefined) (promise as Carrier)[FRAME] = current;
 }
 
 function onBefore(promise: Promise<unknown>): void {
-  saved[depth++] = slot.current;
-  slot.current = (promise as Carrier)[FRAME];
+  if (depth === 0) saved0 = theSlot.current;
+  else saved[depth] = theSlot.current;
+  depth++;
+  theSlot.current = (promise as Carrier)[FRAME];
 }
 
 function onAfter(): void {
   // Hooks switched on inside a reaction see its `after` without its `before`.
   if (depth === 0) return;
-  slot.current = saved[--depth];
-  saved[depth] = undefined;
+  if (--depth === 0) {
+    theSlot.current = saved0;
+    saved0 = undefined;
+  } else {
+    theSlot.current = saved[depth];
+    saved[depth] = undefined;
+  }
 }
 
 /** The innermost open stage call in this synchronous stack or async context. */
@@ -68,6 +83,7 @@ export function acquireAsyncContext(mode: AsyncContextMode): void {
   }
   if (slot.promiseHookUsers === 0 || slot.stopPromiseHooks === undefined) {
     depth = 0;
+    saved0 = undefined;
     slot.stopPromiseHooks = promiseHooks.createHook({ init: onInit, before: onBefore, after: onAfter }) as () => void;
   }
   slot.promiseHookUsers++;

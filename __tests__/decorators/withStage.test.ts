@@ -1,5 +1,6 @@
 import { ConfigError, createPerformanceMonitor, recordRows, withStage } from '../../src/index';
 import { join } from 'node:path';
+import vm from 'node:vm';
 import { runChild } from '../helpers/child';
 import { useSingletonRun } from '../helpers/singletonRun';
 import { decoratorMode } from './mode';
@@ -347,6 +348,37 @@ describe(`withStage (${decoratorMode} decorators build)`, () => {
       const report = monitor.stopMonitoring();
       const parentId = report.stages.find((st) => st.name === 'parent')!.id;
       expect(report.stages.find((st) => st.name === 'from-timer')!.parentId).toBe(asyncContext === 'promise' ? undefined : parentId);
+    });
+
+    test('reactions nested in a vm context\'s own microtask queue keep the stage, and give it back when they end', async () => {
+      // A vm context with microtaskMode 'afterEvaluate' drains its queue inside runInContext: its
+      // reactions run inside the reaction that called it (the promise hooks' before/after nest).
+      const monitor = monitorOf();
+      const sandbox = vm.createContext({ inner: withStage('vm-inner', () => 1, { monitor }) }, { microtaskMode: 'afterEvaluate' });
+      const after = withStage('after-vm', () => 2, { monitor });
+      const outer = withStage('outer', async () => {
+        await tick();
+        vm.runInContext('Promise.resolve().then(() => Promise.resolve().then(() => inner())).then(() => inner())', sandbox);
+        after();
+        await tick();
+        after();
+      }, { monitor });
+      // The same from a synchronous stage called from a timer (not from a reaction): the vm's
+      // reactions are then the outermost ones.
+      const host = withStage('sync-host', () => {
+        vm.runInContext('Promise.resolve().then(() => inner())', sandbox);
+        return after();
+      }, { monitor });
+      monitor.startMonitoring();
+      await outer();
+      expect(await new Promise((resolve) => setTimeout(() => resolve(host()), 0))).toBe(2);
+      withStage('top', () => 3, { monitor })();
+      const report = monitor.stopMonitoring();
+      const idOf = (name: string): string => report.stages.find((st) => st.name === name)!.id;
+      const parentsOf = (name: string): Array<string | undefined> => report.stages.filter((st) => st.name === name).map((st) => st.parentId);
+      expect(parentsOf('vm-inner')).toEqual([idOf('outer'), idOf('outer'), idOf('sync-host')]);
+      expect(parentsOf('after-vm')).toEqual([idOf('outer'), idOf('outer'), idOf('sync-host')]);
+      expect(parentsOf('top')).toEqual([undefined]);
     });
 
     if (asyncContext === 'promise') {
