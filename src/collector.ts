@@ -1572,15 +1572,16 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     const t1 = now();
     this.#takeAllFastCalls(run, true);
     // Close what is still open as failed, innermost first, so parents outlast their children.
+    const notEnded = (): Error => Object.assign(new Error(`still running when the run ended (${run.endReason})`), { name: 'StageNotEnded' });
     const open = this.#openFrames(run);
     for (let i = open.length - 1; i >= 0; i--) {
       const frame = open[i]!;
-      const err = Object.assign(new Error(`still running when the run ended (${run.endReason})`), { name: 'StageNotEnded' });
+      const err = notEnded();
       // A hook call still on the stack has its start in run.times, not on its frame.
       if (frame.t0 === undefined) frame.t0 = frame.depth >= 0 && frame.depth < MAX_STACK_STARTS ? run.times[frame.depth]! : t1;
       this.#finish(frame, t1, err, undefined, undefined, undefined);
     }
-    const openCount = open.length + this.#closeOpenUntimed(run, Object.assign(new Error(`still running when the run ended (${run.endReason})`), { name: 'StageNotEnded' }));
+    const openCount = open.length + this.#closeOpenUntimed(run, notEnded());
     run.manual.clear();
     if (openCount > 0) this.#flag(run, 'warning', 'stages_still_open', `${openCount} stage(s) were still running when the run ended; closed as failed`);
     try {
