@@ -1371,8 +1371,8 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     return def.rowsKind === ROWS_INPUT && !frame.rowsRecorded ? rowsOfArgs(args) : this.#rowsOf(frame, def, result, args);
   }
 
+  /** The rows #callRows does not count inline: by the definition's rule, or by the user's function (checked). */
   #rowsOf(frame: Frame, def: StageDefinition, result: unknown, args: unknown[]): number {
-    if (def.rowsKind === ROWS_INPUT && !frame.rowsRecorded) return rowsOfArgs(args);
     if (def.rowsKind !== ROWS_FN) return def.rowsOfResult(frame, result);
     let n: unknown;
     try {
