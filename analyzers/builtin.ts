@@ -3,7 +3,7 @@
  * the pipeline can hand every built-in the same view (each shared figure computed once) while the
  * analyzer still works alone through `analyze(run, thresholds)`.
  */
-import { DEFAULT_THRESHOLDS } from '../src/config';
+import { DEFAULT_THRESHOLDS } from '../src/validate';
 import type { Analyzer, Finding, RunData, Thresholds } from '../src/types';
 import { RunView } from './view';
 

@@ -115,20 +115,6 @@ export function buildQualityFlags(view: RunView, findings: readonly Finding[], e
         message: `${s.name}: ${fmtNum(s.recordsOmitted)} of ${fmtNum(s.calls)} calls have no record; its time share and per-call attributions are extrapolated from the ${fmtNum(s.recordsKept)} kept`,
       });
     }
-    const timed = s.fidelity.timedCalls;
-    if (timed !== undefined && timed < s.calls) {
-      const error = s.fidelity.totalErrorPercent;
-      flags.push({
-        severity: 'info',
-        code: 'time_estimated',
-        stage: s.name,
-        t: end,
-        message:
-          `${s.name}: ${fmtNum(timed)} of ${fmtNum(s.calls)} calls timed (about 1 in ${s.fidelity.timeEvery}); ` +
-          `totalMs is estimated from them${error !== undefined ? ` (±${error} %, 95 %)` : ''}, and its mean, quantiles, min and max describe the timed calls; ` +
-          "counts, rows and failures cover every call (shortStageTiming: 'every' times them all, at a higher cost per call)",
-      });
-    }
   }
   return flags;
 }

@@ -45,7 +45,8 @@ import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter, SimpleSp
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { createPerformanceMonitor, PerformanceMonitor, setMonitor, withStage, type PerformanceReport } from '../src/index';
-import { slot } from '../src/global';
+import { slot } from '../src/callpath/global';
+import { callStage } from '../src/callpath/invoke';
 import { compileWork, stepsFor } from './work';
 import { drain, gcNow, max, mean, median, min, watchInterference, type Interference } from './stats';
 
@@ -64,7 +65,7 @@ const optimizationStatus: ((f: unknown) => number) | undefined = (() => {
 /** Bit of `%GetOptimizationStatus` set while a function runs as optimised (TurboFan) code. */
 const V8_OPTIMIZED = 16;
 /** stagemeter's per-call path, whose optimisation state each timed batch of a stagemeter variant records. */
-const HOT_PATH = PerformanceMonitor.prototype._invoke;
+const HOT_PATH = callStage;
 
 /** Wall time of one timed batch, ms. */
 const BATCH_MS = 2;
@@ -395,7 +396,7 @@ export async function runMicro(options: MicroOptions, log: (line: string) => voi
   };
   hotSync('sm_hot', 'stagemeter hot sync stage, active run', 'bench_hot', monitor);
   // The same hot stage with every call timed (shortStageTiming: 'every'): the exact-timing reference.
-  const everyMonitor: PerformanceMonitor = createPerformanceMonitor({ shortStageTiming: 'every' });
+  const everyMonitor: PerformanceMonitor = createPerformanceMonitor();
   hotSync('sm_hot_every', "stagemeter hot sync stage, shortStageTiming: 'every'", 'bench_hot_every', everyMonitor);
 
   // Nested: the hot stage called inside an outer stage, so every call gets a parent. One outer
@@ -497,7 +498,7 @@ export async function runMicro(options: MicroOptions, log: (line: string) => voi
   add({ id: 'raw_async', label: 'raw async call (no hooks of any kind)', baseline: undefined, kind: 'async', run: (n) => rawAsyncLoop(trivialAsync, n),
     setup: () => {
       if (monitor.isMonitoring) monitor.stopMonitoring();
-      if (slot.alsUsers !== 0 || slot.promiseHookUsers !== 0) throw new Error('stagemeter async context still in use');
+      if (slot.alsUsers !== 0 || slot.hookUsers !== 0) throw new Error('stagemeter async context still in use');
     } });
 
   const hotAsync = withStage('bench_hot_async', trivialAsync);
@@ -508,7 +509,7 @@ export async function runMicro(options: MicroOptions, log: (line: string) => voi
     setup: async () => {
       startRun('raw_async_ctx');
       await hotAsync(1); // the run's first async stage installs its promise hooks
-      if (slot.promiseHookUsers === 0) throw new Error('expected the run to install its promise hooks');
+      if (slot.hookUsers === 0) throw new Error('expected the run to install its promise hooks');
     },
     teardown: () => {
       stopRun();

@@ -13,7 +13,7 @@
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { createPerformanceMonitor, setMonitor } from '../src/index';
-import { Sampler } from '../src/sampler';
+import { Sampler } from '../src/run/sampler';
 import { gcNow, median, sleep } from './stats';
 
 /** Before each phase's measured window, ms: past the run's first tick at the default interval. */

@@ -1,19 +1,50 @@
-import 'reflect-metadata';
-import { StageDefinition, type PerformanceMonitor } from '../src/collector';
+import { hookFunction, type ReflectMetadata } from '../src/callpath/wrapper';
 import { ConfigError, describeValue, type ConfigIssue } from '../src/errors';
+import { isMonitor } from '../src/monitor';
 import type { MonitoredStageOptions } from '../src/types';
-import { checkOptionsObject, checkStageName } from './withStage';
-import { makeWrapper } from './wrap';
+import { checkHookOptions, checkStageName } from '../src/validate';
 
 /** reflect-metadata key holding `{ method, name? }` on every decorated method's wrapper. */
 export const STAGE_METADATA_KEY = 'stagemeter:stage';
 
-const DECORATOR_OPTION_KEYS: ReadonlySet<string> = new Set(['name', 'rows', 'metadata', 'monitor']);
+const DECORATOR_OPTION_KEYS = ['name', 'rows', 'metadata', 'monitor'] as const;
 
 interface StageMark {
   method: string;
   /** Explicit stage name; absent when it is `${ClassName}.${method}`. */
   name?: string;
+}
+
+/**
+ * The marks of decorated methods. Kept here, and also as reflect-metadata when the program has
+ * installed reflect-metadata itself (`Reflect.getMetadata('stagemeter:stage', method)`);
+ * stagemeter never installs a polyfill on the global Reflect.
+ */
+const marks = new WeakMap<object, StageMark>();
+
+function programReflect(): ReflectMetadata | undefined {
+  const r = Reflect as unknown as Partial<ReflectMetadata>;
+  return typeof r.defineMetadata === 'function' && typeof r.getOwnMetadata === 'function' && typeof r.getOwnMetadataKeys === 'function' ? (r as ReflectMetadata) : undefined;
+}
+
+function setMark(fn: object, mark: StageMark): void {
+  marks.set(fn, mark);
+  try {
+    programReflect()?.defineMetadata(STAGE_METADATA_KEY, mark, fn);
+  } catch {
+    // a broken polyfill: the mark is kept here anyway
+  }
+}
+
+function markOf(fn: object): StageMark | undefined {
+  const mark = marks.get(fn);
+  if (mark !== undefined) return mark;
+  try {
+    const m = programReflect()?.getOwnMetadata(STAGE_METADATA_KEY, fn) as StageMark | undefined;
+    return typeof m === 'object' && m !== null && typeof m.method === 'string' ? m : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 type AnyMethod = (...args: unknown[]) => unknown;
@@ -38,11 +69,9 @@ function parseArgument(arg: unknown): MonitoredStageOptions {
     if (issues.length > 0) throw new ConfigError(issues, 'invalid @MonitoredStage() arguments');
     return { name: arg };
   }
-  const issues: ConfigIssue[] = checkOptionsObject(arg, DECORATOR_OPTION_KEYS, '');
-  const o = arg as MonitoredStageOptions;
-  if (issues.length === 0 && o.name !== undefined) issues.push(...checkStageName(o.name, 'name'));
+  const issues: ConfigIssue[] = checkHookOptions(arg, DECORATOR_OPTION_KEYS, '', isMonitor);
   if (issues.length > 0) throw new ConfigError(issues, 'invalid @MonitoredStage() arguments');
-  return o;
+  return arg as MonitoredStageOptions;
 }
 
 function notAMethod(what: string): ConfigError {
@@ -66,16 +95,14 @@ function notAMethod(what: string): ConfigError {
  */
 export function MonitoredStage(nameOrOptions?: string | MonitoredStageOptions): any {
   const options = parseArgument(nameOrOptions);
-  const explicit = options.monitor as PerformanceMonitor | undefined;
 
-  function build(method: AnyMethod, key: string | symbol, className: string | undefined): { def: StageDefinition; wrapped: AnyMethod } {
+  function build(method: AnyMethod, key: string | symbol, className: string | undefined): ReturnType<typeof hookFunction> {
     const name = options.name ?? (className !== undefined ? `${className}.${keyName(key)}` : '');
-    const def = new StageDefinition(name, method, options.rows, options.metadata);
-    const wrapped = makeWrapper(def, explicit);
+    const hooked = hookFunction({ name, fn: method, rows: options.rows, metadata: options.metadata, monitor: options.monitor });
     const mark: StageMark = { method: keyName(key) };
     if (options.name !== undefined) mark.name = options.name;
-    Reflect.defineMetadata(STAGE_METADATA_KEY, mark, wrapped);
-    return { def, wrapped };
+    setMark(hooked.wrapped, mark);
+    return hooked;
   }
 
   return function decorate(target: unknown, context: unknown, descriptor?: PropertyDescriptor): unknown {
@@ -84,24 +111,21 @@ export function MonitoredStage(nameOrOptions?: string | MonitoredStageOptions): 
       const ctx = context as ClassMethodDecoratorContext;
       if (ctx.kind !== 'method' || typeof target !== 'function') throw notAMethod(`a ${String(ctx.kind)}`);
       const key = ctx.name;
-      const { def, wrapped } = build(target as AnyMethod, key, undefined);
-      if (def.name === '') {
+      const hooked = build(target as AnyMethod, key, undefined);
+      if (hooked.name() === '') {
         // The class is not known to a standard method decorator: learn it from the first
-        // instance (or from the class itself for a static method), else at the first call.
-        const resolve = (self: unknown): void => {
-          if (def.name !== '') return;
-          const owner = declaringClass(self, key, wrapped);
-          if (owner !== undefined) def.name = `${owner.name || '(anonymous class)'}.${keyName(key)}`;
+        // instance (or from the class itself for a static method), else at the first call. A
+        // #private method is no property: its class is the first instance's.
+        const owner = (self: unknown): string | undefined => {
+          const cls = ctx.private ? classOf(self, ctx.static) : declaringClass(self, key, hooked.wrapped);
+          return cls === undefined ? undefined : `${cls.name || '(anonymous class)'}.${keyName(key)}`;
         };
+        hooked.nameLater(owner, () => `(unknown class).${keyName(key)}`);
         ctx.addInitializer(function (this: unknown) {
-          resolve(this);
+          hooked.resolve(this);
         });
-        def.resolveName = (self: unknown) => {
-          resolve(self);
-          if (def.name === '') def.name = `(unknown class).${keyName(key)}`;
-        };
       }
-      return wrapped;
+      return hooked.wrapped;
     }
     // experimentalDecorators: (prototype or constructor, key, descriptor).
     if ((typeof context === 'string' || typeof context === 'symbol') && descriptor !== undefined) {
@@ -112,6 +136,13 @@ export function MonitoredStage(nameOrOptions?: string | MonitoredStageOptions): 
     }
     throw notAMethod(context === undefined ? 'a class or a field' : describeValue(context));
   };
+}
+
+/** The class of an instance (or the class itself, for a static member). */
+function classOf(self: unknown, isStatic: boolean): { name: string } | undefined {
+  if (isStatic) return typeof self === 'function' ? self : undefined;
+  const ctor = typeof self === 'object' && self !== null ? (self as { constructor?: unknown }).constructor : undefined;
+  return typeof ctor === 'function' ? ctor : undefined;
 }
 
 /**
@@ -132,7 +163,7 @@ export function getMonitoredStages(ctor: Function): Array<{ method: string; name
       if (key === 'constructor' || key === 'prototype') continue;
       const desc = Object.getOwnPropertyDescriptor(holder, key);
       if (typeof desc?.value !== 'function') continue;
-      const mark = Reflect.getOwnMetadata(STAGE_METADATA_KEY, desc.value) as StageMark | undefined;
+      const mark = markOf(desc.value as object);
       const id = `${isStatic ? 'static ' : ''}${mark?.method ?? ''}`;
       if (mark === undefined || seen.has(id)) continue;
       seen.add(id);

@@ -1,8 +1,8 @@
-import { recordRowsInContext } from '../src/collector';
+import { addRowsInContext } from '../src/callpath/accounting';
 
 /**
  * Adds rows to the innermost active stage (a no-op outside one). Rows given this way win over
- * the `'input'` / `'output'` counting of the hook. A count that is not a finite number >= 0 is
+ * the `'input'` / `'output'` counting of the hook. A count that is not an integer >= 0 is
  * ignored and flagged in the report.
  *
  * @example
@@ -12,9 +12,5 @@ import { recordRowsInContext } from '../src/collector';
  * });
  */
 export function recordRows(n: number): void {
-  try {
-    recordRowsInContext(n);
-  } catch {
-    // never into the pipeline
-  }
+  addRowsInContext(n);
 }

@@ -1,36 +1,16 @@
-import { checkStageOptions, StageDefinition, type PerformanceMonitor } from '../src/collector';
-import { ConfigError, describeValue, type ConfigIssue } from '../src/errors';
+import { hookFunction } from '../src/callpath/wrapper';
+import { ConfigError, describeValue } from '../src/errors';
+import { isMonitor } from '../src/monitor';
 import type { StageOptions } from '../src/types';
-import { makeWrapper } from './wrap';
+import { checkHookOptions, checkStageName } from '../src/validate';
 
-const STAGE_OPTION_KEYS: ReadonlySet<string> = new Set(['rows', 'metadata', 'monitor']);
-
-/** Checks a stage name; returns the issues found. */
-export function checkStageName(name: unknown, field: string): ConfigIssue[] {
-  if (typeof name !== 'string' || name.trim() === '') return [{ field, message: `must be a non-empty string (got ${describeValue(name)})` }];
-  if (name.length > 200) return [{ field, message: `must be at most 200 characters (got ${name.length})` }];
-  return [];
-}
-
-/** Checks an options object's keys and values; returns the issues found. */
-export function checkOptionsObject(options: unknown, allowed: ReadonlySet<string>, prefix: string): ConfigIssue[] {
-  if (options === undefined) return [];
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    return [{ field: prefix.replace(/\.$/, '') || 'options', message: `must be an object (got ${describeValue(options)})` }];
-  }
-  const o = options as Record<string, unknown>;
-  const issues: ConfigIssue[] = Object.keys(o)
-    .filter((k) => !allowed.has(k))
-    .map((k) => ({ field: `${prefix}${k}`, message: 'unknown option' }));
-  issues.push(...checkStageOptions(o.rows, o.metadata, o.monitor, prefix));
-  return issues;
-}
+const STAGE_OPTION_KEYS = ['rows', 'metadata', 'monitor'] as const;
 
 /**
  * Wraps a function so every call is recorded as a stage. The wrapper behaves exactly like `fn`:
- * same result, same thrown error (the same object), same `this`; a sync function stays sync and
- * a promise-returning one returns a promise that settles the same way. Bad arguments throw a
- * {@link ConfigError} here, at wrap time, never later.
+ * same result (the very object, promises included), same thrown error (the same object), same
+ * `this`; a sync function stays sync. A generator function's stage spans its iteration, from the
+ * first `next()` to the end. Bad arguments throw a {@link ConfigError} here, at wrap time, never later.
  *
  * @example
  * const loadMonth = withStage('load_month', async (month: string) => readRows(month), { rows: 'output' });
@@ -42,9 +22,8 @@ export function withStage<F extends (...args: any[]) => any>(name: string, fn: F
   const issues = [
     ...checkStageName(name, 'name'),
     ...(typeof fn === 'function' ? [] : [{ field: 'fn', message: `must be a function (got ${describeValue(fn)})` }]),
-    ...checkOptionsObject(options, STAGE_OPTION_KEYS, 'options.'),
+    ...checkHookOptions(options, STAGE_OPTION_KEYS, 'options.', isMonitor),
   ];
   if (issues.length > 0) throw new ConfigError(issues, 'invalid withStage() arguments');
-  const def = new StageDefinition(name, fn as (...args: unknown[]) => unknown, options?.rows, options?.metadata);
-  return makeWrapper(def, options?.monitor as PerformanceMonitor | undefined) as F;
+  return hookFunction({ name, fn: fn as (...args: unknown[]) => unknown, rows: options?.rows, metadata: options?.metadata, monitor: options?.monitor }).wrapped as F;
 }

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import Ajv from 'ajv';
-import { reportSchema } from './report';
+import { reportSchema } from './report/build';
 import { formatReportSummary } from './summary';
 import type { PerformanceReport } from './types';
 import { VERSION } from './version';

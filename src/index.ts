@@ -4,10 +4,10 @@
  */
 
 // Collector
-export { PerformanceMonitor, createPerformanceMonitor } from './collector';
+export { PerformanceMonitor, createPerformanceMonitor } from './monitor';
 export { getMonitor, setMonitor } from './singleton';
 export { ConfigError } from './errors';
-export { DEFAULT_THRESHOLDS } from './config';
+export { DEFAULT_THRESHOLDS } from './validate';
 
 // Hooks
 export { withStage } from '../decorators/withStage';
@@ -18,7 +18,8 @@ export { recordRows } from '../decorators/recordRows';
 export { analyzeMemoryTrend, builtinAnalyzers, runAnalysis } from '../analyzers';
 
 // Report
-export { generatePerformanceReportJson, reportSchema } from './report';
+export { reportSchema } from './report/build';
+export { generatePerformanceReportJson } from './report/write';
 export { formatReportSummary } from './summary';
 export { VERSION } from './version';
 

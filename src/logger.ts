@@ -4,7 +4,7 @@
  * the host program's stdout untouched. A logger that fails never reaches the pipeline.
  */
 import pino, { type Logger } from 'pino';
-import type { ResolvedConfig } from './config';
+import type { ResolvedConfig } from './validate';
 
 /** The last failure of each logger stagemeter wrote to (a write that threw, or a stream 'error'). */
 const failures = new WeakMap<Logger, string>();

@@ -4,14 +4,14 @@
  * set (zero-code-change runs).
  */
 import { basename } from 'node:path';
-import { PerformanceMonitor } from './collector';
-import { ENV, optionsFromEnv } from './config';
+import { slot } from './callpath/global';
 import { ConfigError } from './errors';
-import { slot } from './global';
+import { isMonitor, PerformanceMonitor } from './monitor';
+import { ENV, optionsFromEnv } from './validate';
 
 /**
  * Returns the process-wide monitor, creating it from the environment (STAGEMETER_OUTPUT,
- * STAGEMETER_SAMPLE_MS, STAGEMETER_LOG) on first use. Throws {@link ConfigError} when the
+ * STAGEMETER_SAMPLE_MS, STAGEMETER_LOG, ...) on first use. Throws {@link ConfigError} when the
  * environment holds invalid values.
  *
  * @example
@@ -24,13 +24,14 @@ export function getMonitor(): PerformanceMonitor {
 
 /**
  * Replaces the process-wide monitor (tests, custom setups). Hooks without an explicit monitor
- * record into it from their next call on.
+ * record into it from their next call on. A monitor of another installed copy of the package
+ * (of the same internal protocol) is accepted too.
  *
  * @example
  * setMonitor(createPerformanceMonitor({ outputPath: 'reports/run.json' }));
  */
 export function setMonitor(monitor: PerformanceMonitor): void {
-  if (!(monitor instanceof PerformanceMonitor)) {
+  if (!isMonitor(monitor)) {
     throw new ConfigError([{ field: 'monitor', message: 'setMonitor() needs a monitor from createPerformanceMonitor()' }]);
   }
   slot.monitor = monitor;

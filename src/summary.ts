@@ -65,10 +65,8 @@ export function formatReportSummary(report: PerformanceReport, options: { maxSta
   return lines.join('\n');
 }
 
-/** `full`, or how often the probes ran; and how often calls were timed when not every one was. */
+/** `full` when every call was probed for CPU and heap, else how many were. */
 function fidelityOf(s: PerformanceReport['stageSummaries'][number]): string {
   const f = s.fidelity;
-  const probes = f.mode === 'full' ? 'full' : `probes 1/${f.probeEvery}`;
-  if (!(f.timedCalls < s.calls)) return probes;
-  return `${probes}, timed 1/${f.timeEvery}${f.totalErrorPercent !== undefined ? ` (total ±${f.totalErrorPercent} %)` : ''}`;
+  return f.mode === 'full' ? 'full' : `probed ${f.probedCalls}/${s.calls}`;
 }

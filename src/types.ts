@@ -4,6 +4,7 @@
  * `t` is always milliseconds since the run started.
  */
 import type { Logger } from 'pino';
+import type { PerformanceMonitor } from './monitor';
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -49,8 +50,14 @@ export interface MonitorOptions {
   thresholds?: Partial<Thresholds>;
   /** Extra analyzers, run after the built-in ones. */
   analyzers?: Analyzer[];
-  /** Per-call records kept per stage name (default 10_000); summaries always count every call. */
+  /**
+   * Per-call records kept for the whole run (default 50_000, a report of about 25 MB at most);
+   * each stage keeps an evenly spaced sample of its calls once the budget is reached. Summaries
+   * always count every call.
+   */
   maxStageRecords?: number;
+  /** Distinct stage names per run (default 1_000); calls of further names are counted under `"(other stages)"`, flagged. */
+  maxStageNames?: number;
   /** Memory samples kept in memory and in the report before older ones are downsampled (default 10_000). */
   maxMemorySamples?: number;
   /** Periodic atomic rewrite of the report while running, ms (off by default). */
@@ -67,16 +74,13 @@ export interface MonitorOptions {
    * has async stages.
    */
   asyncContext?: 'promise' | 'asyncLocalStorage';
-  /**
-   * Timing of short stages (mean under about 22 µs, after their first 1024 calls), where two clock
-   * reads are most of what a monitored call costs. `'sampled'` (default): about one call in 8 of a
-   * hot synchronous stage is timed (one in 32 of a stage of a few µs, or of a mostly asynchronous
-   * one), which cuts what a hot call costs to about a third; every call is still counted, with its
-   * rows and failures, and the stage's total time is estimated from the timed calls
-   * (`fidelity.timeEvery`, `fidelity.timedCalls`, `fidelity.totalErrorPercent`, flag
-   * `time_estimated`). `'every'`: every call is timed, so `totalMs`, `minMs` and `maxMs` are
-   * measured over all calls, at about three times the cost.
-   */
+  /** Also write the self-contained HTML report here when the run ends. */
+  htmlOutputPath?: string;
+  /** Draw one live progress line on stderr while a run is active (TTY only), default false. */
+  progress?: boolean;
+  /** Export the run as OpenTelemetry spans and metrics when a provider is registered, default false. */
+  otel?: boolean;
+  /** @deprecated Every call is timed; accepted so older configurations load, and ignored. */
   shortStageTiming?: 'sampled' | 'every';
 }
 
@@ -88,6 +92,8 @@ export interface StartOptions {
   runName?: string;
   /** Free-form run metadata copied (sanitised, redacted) into the report. */
   metadata?: Record<string, unknown>;
+  /** The stage whose rows are the run's rows (default: the top-level stage with the most rows). */
+  rowsFrom?: string;
 }
 
 /**
@@ -104,7 +110,7 @@ export interface StageOptions {
   /** Metadata attached to every record of this stage. */
   metadata?: Record<string, unknown>;
   /** Record into this monitor instead of the process-wide singleton. */
-  monitor?: PerformanceMonitorLike;
+  monitor?: PerformanceMonitor;
 }
 
 /** Options of `@MonitoredStage({...})`. */
@@ -116,10 +122,10 @@ export interface MonitoredStageOptions {
   /** Metadata attached to every record of this stage. */
   metadata?: Record<string, unknown>;
   /** Record into this monitor instead of the process-wide singleton. */
-  monitor?: PerformanceMonitorLike;
+  monitor?: PerformanceMonitor;
 }
 
-/** The part of a monitor the hooks rely on; satisfied by `PerformanceMonitor`. */
+/** The public methods of a monitor (what `PerformanceMonitor` implements). */
 export interface PerformanceMonitorLike {
   readonly isMonitoring: boolean;
   startMonitoring(options?: StartOptions): void;
@@ -148,7 +154,7 @@ export type Severity = 'info' | 'warning' | 'error';
 export interface LivePerformanceStats {
   /** Time since the run started, ms. */
   elapsedMs: number;
-  /** Rows processed by completed top-level stages. */
+  /** The run's rows so far (see `RunInfo.rowsFrom`: counted once, from one stage). */
   rowsProcessed: number;
   /** Rows the run expects, when given to `startMonitoring()`. */
   expectedRows?: number;
@@ -176,8 +182,8 @@ export interface LivePerformanceStats {
 
 /**
  * Whether a figure was measured on this call or estimated from the calls of the same stage that
- * were measured. `'full'`: CPU and heap probed on this call. `'timing'`: only the clock was read;
- * `cpu` and `memory` are then estimates, marked `estimated: true`.
+ * were measured. `'full'`: CPU and heap probed on this call. `'timing'`: the clock was read (every
+ * call's is); `cpu` and `memory` are then estimates, marked `estimated: true`.
  */
 export type CallFidelity = 'full' | 'timing';
 
@@ -193,6 +199,8 @@ export interface StageMetrics {
   t: number;
   /** Wall time of the call, ms. */
   durationMs: number;
+  /** Duration less the union of its own child calls' intervals, ms. */
+  selfMs?: number;
   /** Rows the call processed. */
   rowsProcessed: number;
   /** rowsProcessed / duration, rows/s (0 when the call was too short to time). */
@@ -202,54 +210,38 @@ export interface StageMetrics {
   /** Name and message of the error that ended the call (stack only with `captureStackTraces`). */
   error?: { name: string; message: string; stack?: string };
   /**
-   * CPU time of the process during the call, ms, and as percent of one core. On probed calls also
-   * the context switches of the process during the call: voluntary (it gave up the CPU: blocking
-   * I/O, sleeps) and involuntary (the OS took the CPU away: a busy host).
+   * CPU time of the call's own segments on the thread (an async call's synchronous start and its
+   * continuations, not its waits), ms, and as percent of the call's wall time (at most 100: the
+   * process's CPU on other threads is not the stage's). `onThreadMs`: wall time of those segments.
+   * On probed calls also the context switches meanwhile: voluntary (blocking I/O, sleeps) and
+   * involuntary (the OS took the CPU away: a busy host).
    */
-  cpu: { userMs: number; systemMs: number; percent: number; estimated?: boolean; voluntarySwitches?: number; involuntarySwitches?: number };
+  cpu: { userMs: number; systemMs: number; percent: number; onThreadMs?: number; estimated?: boolean; voluntarySwitches?: number; involuntarySwitches?: number };
   /** Heap used after minus before the call, MiB (GC during the call can make it negative). */
   memory: { heapUsedDeltaMb: number; rssDeltaMb?: number; peakMb?: number; estimated?: boolean };
   /** What was measured on this call. */
   fidelity: CallFidelity;
   /** True when the call finished synchronously (it held the event loop for its whole duration). */
   sync: boolean;
+  /** Thread the call ran on (0: the main thread; a worker's `threadId` otherwise). */
+  threadId?: number;
   /** Metadata of the stage (sanitised and redacted). */
   metadata?: Record<string, unknown>;
 }
 
 /**
- * How a stage was measured. `'full'`: CPU and heap probed on every call. `'sampled'`: CPU and heap
- * on about one timed call in `probeEvery` (figures for the others are estimates). Every call is
- * counted; every call is timed too, except in short stages under `shortStageTiming: 'sampled'`
- * (`timeEvery` > 1). The policy keeps the overhead under max(150 ns, 1 % of the stage's mean duration).
+ * How a stage was measured. Every call is counted and timed. CPU and heap are probed on the calls
+ * a budget allows (about 0.4 % of the stage's time): `'full'` when that was every call,
+ * `'sampled'` otherwise (the stage's CPU and heap figures are then scaled from the probed calls).
  */
 export interface StageFidelity {
   mode: 'full' | 'sampled';
-  /** About one timed call in this many gets the full probes (1 for `'full'`). */
-  probeEvery: number;
   /** Calls whose CPU and heap were measured. */
   probedCalls: number;
-  /**
-   * About one call in this many has a record in `stages` (1: every call, until `maxStageRecords`).
-   * Stages of a few µs get sampled records, because writing a record costs more than their budget
-   * there; the calls without one are still timed and counted in full (`recordsOmitted`).
-   */
-  recordEvery: number;
-  /**
-   * About one call in this many is timed (1: every call). Short stages (mean under about 22 µs)
-   * time about one call in 8 (hot synchronous ones, under 2 µs) or 32 (the others) after their first
-   * 1024 calls, unless `shortStageTiming` is `'every'`; their
-   * `totalMs` is then the timed calls' total scaled to all calls, and `meanMs`, the quantiles,
-   * `minMs` and `maxMs` describe the timed calls (flag `time_estimated` gives the error).
-   */
-  timeEvery: number;
-  /** Calls that were timed (equal to `calls` unless `timeEvery` > 1). */
+  /** Calls that were timed: every call. */
   timedCalls: number;
-  /**
-   * When some calls were not timed: half-width of the 95 % interval of the estimated `totalMs`,
-   * percent of it (the timed calls are a random sample of the stage's calls).
-   */
-  totalErrorPercent?: number;
+  /** About one call in this many has a record in `stages` (1: every call); grows as the run's record budget fills. */
+  recordEvery: number;
 }
 
 /** Aggregates over every call of one stage name, however many records were kept. */
@@ -257,12 +249,18 @@ export interface StageSummary {
   name: string;
   calls: number;
   failures: number;
-  /**
-   * Sum of call durations, ms (nested calls are counted inside their parent too). When only some
-   * calls were timed (`fidelity.timedCalls` < `calls`): their sum scaled by calls / timedCalls.
-   */
+  /** Sum of call durations, ms ("summed call time": concurrent calls each count in full; child calls also count in their parent). */
   totalMs: number;
+  /**
+   * Wall time during which at least one call of the stage was open, ms: concurrent calls count
+   * once. At most the run's duration (per thread).
+   */
+  busyMs: number;
+  /** Sum over calls of duration less the union of the call's own children's intervals, ms. */
+  selfMs: number;
   meanMs: number;
+  /** Standard deviation of call durations, ms. */
+  stdDevMs: number;
   p50Ms: number;
   p95Ms: number;
   p99Ms: number;
@@ -272,19 +270,37 @@ export interface StageSummary {
   /** How the quantiles were computed: exact from every call, or from a sketch with 1 % relative error. */
   quantiles: 'exact' | 'sketch';
   rowsProcessed: number;
-  /** rowsProcessed / totalMs, rows/s. */
+  /** Throughput: rowsProcessed / busyMs, rows/s (concurrent calls together, as the pipeline saw it). */
   rowsPerSecond: number;
+  /** rowsProcessed / totalMs, rows/s: throughput of one call at a time. */
+  rowsPerCallSecond: number;
   /**
-   * CPU of the process during this stage's calls, ms (estimated when fidelity is sampled), and the
-   * context switches counted over the probed calls (`probedWallMs` of wall time).
+   * CPU of this stage's own segments on the thread, ms (scaled from the probed calls to all calls
+   * when fidelity is sampled), and as percent of the calls' wall time (at most 100).
+   * `onThreadPercent`: share of the calls' wall time their code was on the thread (the rest is
+   * waiting: I/O, timers, or other stages' turns). Context switches over the probed calls.
    */
-  cpu: { userMs: number; systemMs: number; percent: number; estimated: boolean; probedWallMs?: number; voluntarySwitches?: number; involuntarySwitches?: number };
+  cpu: {
+    userMs: number;
+    systemMs: number;
+    percent: number;
+    onThreadPercent?: number;
+    estimated: boolean;
+    probedWallMs?: number;
+    voluntarySwitches?: number;
+    involuntarySwitches?: number;
+  };
   /** Mean heap-used delta per call, MiB (over the probed calls). */
   meanHeapUsedDeltaMb: number;
   /** Largest heap-used delta of one probed call, MiB. */
   maxHeapUsedDeltaMb: number;
   /** Calls that finished synchronously. */
   syncCalls: number;
+  /** Longest synchronous call, ms (it held the event loop that long), and when it started (ms since the run started). */
+  maxSyncMs: number;
+  maxSyncAtMs: number;
+  /** Calls with no parent stage. */
+  rootCalls: number;
   fidelity: StageFidelity;
   /** Per-call records kept in `stages`, and left out once `maxStageRecords` was reached. */
   recordsKept: number;
@@ -360,9 +376,15 @@ export interface RunInfo {
   endedAt: string;
   durationMs: number;
   expectedRows?: number;
-  /** Rows of top-level stages (nested stages are not counted twice). */
+  /** The run's rows, counted once: from the stage `rowsFrom` names. */
   rowsProcessed: number;
   rowsPerSecond: number;
+  /**
+   * Where `rowsProcessed` comes from: `'option'`, the stage `startMonitoring({ rowsFrom })` named;
+   * `'largest-top-level'`, the stage with the largest row total among those with calls that had
+   * no parent. `stage` is absent when no stage counted rows.
+   */
+  rowsFrom?: { rule: 'option' | 'largest-top-level'; stage?: string };
   /** The error that ended the run, when it was aborted by one. */
   fatalError?: { name: string; message: string; stack?: string };
   /** Why the run ended: `stopMonitoring`, `exit`, `uncaughtException`, `SIGINT`, ... */
@@ -374,7 +396,7 @@ export interface RunInfo {
 /** Everything the collector recorded for one run: the input of every analyzer. */
 export interface RunData {
   run: RunInfo;
-  /** Per-call records kept (at most `maxStageRecords` per stage name), in start order. */
+  /** Per-call records kept (at most `maxStageRecords` in all), in start order. */
   stages: StageMetrics[];
   /** One entry per stage name, covering every call. */
   stageSummaries: StageSummary[];
@@ -493,8 +515,8 @@ export interface PerformanceReport {
   run: RunInfo;
   summary: ReportSummary;
   stages: StageMetrics[];
-  /** Bound on per-call records and how many were left out. */
-  stageRecords: { maxPerStage: number; kept: number; omitted: number };
+  /** The run's budget of per-call records, how many were kept and how many left out. */
+  stageRecords: { max: number; kept: number; omitted: number };
   stageSummaries: StageSummary[];
   memory: {
     samples: MemorySample[];

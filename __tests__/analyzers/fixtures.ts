@@ -3,8 +3,8 @@
  * the collector derives them, samples, and a complete RunData.
  */
 import Ajv from 'ajv';
-import { DEFAULT_THRESHOLDS } from '../../src/config';
-import { buildReport, reportSchema } from '../../src/report';
+import { DEFAULT_THRESHOLDS } from '../../src/validate';
+import { buildReport, reportSchema } from '../../src/report/build';
 import type { AnalysisResult, MemorySample, RunData, StageMetrics, StageSummary, Thresholds } from '../../src/types';
 
 let nextId = 0;
@@ -17,12 +17,14 @@ export function rec(
   extra: Partial<StageMetrics> & { cpuMs?: number; heapMb?: number } = {},
 ): StageMetrics {
   const { cpuMs, heapMb, ...rest } = extra;
+  // selfMs is derived from the children in summarize() unless given
   const cpu = cpuMs ?? 0;
   const r: StageMetrics = {
     id: String(++nextId),
     name,
     t,
     durationMs,
+    selfMs: durationMs,
     rowsProcessed: 0,
     rowsPerSecond: 0,
     success: true,
@@ -32,8 +34,34 @@ export function rec(
     sync: false,
     ...rest,
   };
+  if (extra.selfMs === undefined) delete (r as Partial<StageMetrics>).selfMs;
   if (r.rowsProcessed > 0 && extra.rowsPerSecond === undefined) r.rowsPerSecond = durationMs > 0 ? (r.rowsProcessed / durationMs) * 1000 : 0;
   return r;
+}
+
+/** Length of the union of intervals, ms. */
+function unionMs(intervals: Array<readonly [number, number]>): number {
+  const sorted = [...intervals].sort((a, b) => a[0] - b[0]);
+  let total = 0;
+  let from = -Infinity;
+  let to = -Infinity;
+  for (const [a, b] of sorted) {
+    if (a > to) {
+      if (to > from) total += to - from;
+      from = a;
+      to = b;
+    } else if (b > to) {
+      to = b;
+    }
+  }
+  return total + (to > from ? to - from : 0);
+}
+
+/** A record's self time as the collector measures it: duration less the union of its children's intervals (clipped to it). */
+function selfOf(r: StageMetrics, records: readonly StageMetrics[]): number {
+  const end = r.t + r.durationMs;
+  const children = records.filter((c) => c.parentId === r.id).map((c) => [Math.max(c.t, r.t), Math.min(c.t + c.durationMs, end)] as const);
+  return Math.max(0, r.durationMs - unionMs(children.filter(([a, b]) => b > a)));
 }
 
 function exactQuantile(sorted: number[], q: number): number {
@@ -52,6 +80,9 @@ export function summarize(records: readonly StageMetrics[]): StageSummary[] {
     const rs = records.filter((r) => r.name === name);
     const durations = rs.map((r) => r.durationMs).sort((a, b) => a - b);
     const totalMs = durations.reduce((a, b) => a + b, 0);
+    const busyMs = unionMs(rs.map((r) => [r.t, r.t + r.durationMs] as const));
+    const meanMs = totalMs / rs.length;
+    const variance = rs.length > 1 ? durations.reduce((a, d) => a + (d - meanMs) ** 2, 0) / (rs.length - 1) : 0;
     const rows = rs.reduce((a, r) => a + r.rowsProcessed, 0);
     const user = rs.reduce((a, r) => a + r.cpu.userMs, 0);
     const system = rs.reduce((a, r) => a + r.cpu.systemMs, 0);
@@ -62,7 +93,10 @@ export function summarize(records: readonly StageMetrics[]): StageSummary[] {
       calls: rs.length,
       failures: rs.filter((r) => !r.success).length,
       totalMs,
-      meanMs: totalMs / rs.length,
+      busyMs,
+      selfMs: rs.reduce((a, r) => a + (r.selfMs ?? selfOf(r, records)), 0),
+      meanMs,
+      stdDevMs: Math.sqrt(variance),
       p50Ms: exactQuantile(durations, 0.5),
       p95Ms: exactQuantile(durations, 0.95),
       p99Ms: exactQuantile(durations, 0.99),
@@ -70,7 +104,8 @@ export function summarize(records: readonly StageMetrics[]): StageSummary[] {
       minMs: durations[0] ?? 0,
       quantiles: 'exact',
       rowsProcessed: rows,
-      rowsPerSecond: totalMs > 0 ? (rows / totalMs) * 1000 : 0,
+      rowsPerSecond: busyMs > 0 ? (rows / busyMs) * 1000 : 0,
+      rowsPerCallSecond: totalMs > 0 ? (rows / totalMs) * 1000 : 0,
       cpu: {
         userMs: user,
         systemMs: system,
@@ -88,7 +123,10 @@ export function summarize(records: readonly StageMetrics[]): StageSummary[] {
       meanHeapUsedDeltaMb: deltas.length > 0 ? deltas.reduce((a, b) => a + b, 0) / deltas.length : 0,
       maxHeapUsedDeltaMb: deltas.length > 0 ? Math.max(...deltas) : 0,
       syncCalls: rs.filter((r) => r.sync).length,
-      fidelity: { mode: 'full', probeEvery: 1, probedCalls: probed.length, recordEvery: 1, timeEvery: 1, timedCalls: rs.length },
+      maxSyncMs: Math.max(0, ...rs.filter((r) => r.sync).map((r) => r.durationMs)),
+      maxSyncAtMs: rs.filter((r) => r.sync).sort((a, b) => b.durationMs - a.durationMs)[0]?.t ?? 0,
+      rootCalls: rs.filter((r) => r.parentId === undefined).length,
+      fidelity: { mode: 'full', probedCalls: probed.length, recordEvery: 1, timedCalls: rs.length },
       recordsKept: rs.length,
       recordsOmitted: 0,
     };

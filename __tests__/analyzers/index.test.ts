@@ -178,7 +178,7 @@ describe('runAnalysis never throws on what the collector can produce', () => {
     [
       'extreme but finite values',
       runOf({
-        stages: [rec('huge', 0, 1e15, { rowsProcessed: 1e300, cpuMs: 1e300, heapMb: 1e300, sync: true }), rec('neg', 1, 1, { heapMb: -1e300 })],
+        stages: [rec('huge', 0, 1e15, { rowsProcessed: 1e300, cpuMs: 1e15, heapMb: 1e300, sync: true }), rec('neg', 1, 1, { heapMb: -1e300 })],
         samples: Array.from({ length: 50 }, (_, i) => tick(i * 1e13, i % 2 === 0 ? 1e200 : 1, { rssMb: 1e300, loopDelayMs: 1e300, gcPauseMs: 1e300, gcCount: 1e9 })),
         samplingIntervalMs: 1e13,
         peakMemoryMb: 1e300,

@@ -93,27 +93,4 @@ describe('buildQualityFlags: the measurement itself', () => {
       { severity: 'info', code: 'time_share_extrapolated', stage: 'hot', t: 100, message: 'hot: 48 of 50 calls have no record; its time share and per-call attributions are extrapolated from the 2 kept' },
     ]);
   });
-
-  test('a short stage whose total is estimated from its timed calls says so, with the error', () => {
-    const stages = [rec('hot', 0, 1), rec('hot', 1, 1)];
-    const estimated = summarize(stages).map((s) => ({
-      ...s,
-      calls: 8000,
-      recordsKept: 2,
-      recordsOmitted: 7998,
-      fidelity: { ...s.fidelity, timeEvery: 8, timedCalls: 1000, totalErrorPercent: 0.42 },
-    }));
-    const found = flags(runOf({ stages, stageSummaries: estimated, durationMs: 100 })).filter((f) => f.code === 'time_estimated');
-    expect(found).toEqual([
-      {
-        severity: 'info',
-        code: 'time_estimated',
-        stage: 'hot',
-        t: 100,
-        message: expect.stringContaining('hot: 1,000 of 8,000 calls timed (about 1 in 8); totalMs is estimated from them (±0.42 %, 95 %)'),
-      },
-    ]);
-    // every call timed: no such flag
-    expect(flags(runOf({ stages, stageSummaries: summarize(stages), durationMs: 100 })).filter((f) => f.code === 'time_estimated')).toEqual([]);
-  });
 });

@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 import { ConfigError, createPerformanceMonitor, getMonitoredStages, MonitoredStage } from '../../src/index';
 import { useSingletonRun } from '../helpers/singletonRun';
 import { decoratorMode } from './mode';

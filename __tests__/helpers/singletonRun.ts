@@ -1,5 +1,5 @@
 import { createPerformanceMonitor, setMonitor, type PerformanceMonitor, type PerformanceReport } from '../../src/index';
-import { resetGlobalStateForTests } from '../../src/global';
+import { resetGlobalStateForTests } from '../../src/callpath/global';
 import { expectValidReport } from './schema';
 
 /**

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPerformanceMonitor, withStage } from '../../src/index';
-import { writeFileAtomic } from '../../src/report';
+import { writeFileAtomic } from '../../src/report/write';
 import { expectValidReport } from '../helpers/schema';
 import { compiledFixture, runCompiled, useTempDir } from './support';
 import { prng } from '../../examples/random';

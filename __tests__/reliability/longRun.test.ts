@@ -3,11 +3,12 @@
  * monitor and sampler with a fake clock and fake timers (no waiting for hours), keeps a bounded
  * number of samples in memory and in the report, and downsampling keeps the peaks and the trend.
  */
+import { configOf } from '../../src/monitor';
 import { createPerformanceMonitor, DEFAULT_THRESHOLDS } from '../../src/index';
 import { expectValidReport } from '../helpers/schema';
 
 // The collector's clock follows the fake timers' Date.now, so samples carry hours of `t`.
-jest.mock('../../src/clock', () => ({ now: () => Date.now() }));
+jest.mock('../../src/callpath/clock', () => ({ now: () => Date.now() }));
 
 const MB = 1024 * 1024;
 const HOURS = 3;
@@ -38,7 +39,7 @@ test(`a run sampled every ${TICK_MS} ms for ${HOURS} hours keeps at most maxMemo
   }) as unknown as typeof process.memoryUsage);
 
   const monitor = createPerformanceMonitor({ memorySamplingIntervalMs: TICK_MS });
-  const maxSamples = monitor.config.maxMemorySamples;
+  const maxSamples = configOf(monitor).maxMemorySamples;
   monitor.startMonitoring({ runName: 'three-hours' });
   monitor.endStage(monitor.startStage('load'), 1000);
   jest.advanceTimersByTime(HOURS * 3600 * 1000);

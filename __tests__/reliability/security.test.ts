@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { createPerformanceMonitor, MonitoredStage, setMonitor, withStage } from '../../src/index';
-import { resetGlobalStateForTests } from '../../src/global';
+import { resetGlobalStateForTests } from '../../src/callpath/global';
 import { expectValidReport } from '../helpers/schema';
 import { outcome, readReport, runFixture, sleep, useTempDir, waitFor } from './support';
 

@@ -6,7 +6,7 @@
  * (`heapUsedMaxMb`) and peak rss/external (for spikes and the budget), the summed event-loop
  * delay and GC work, and the span-weighted mean CPU.
  */
-import type { MemorySample } from './types';
+import type { MemorySample } from '../types';
 
 function spanOf(s: MemorySample): number {
   return s.span ?? 1;

@@ -1,5 +1,5 @@
-import { mergeSamples, SampleStore } from '../../src/samples';
-import type { MemorySample } from '../../src/types';
+import { mergeSamples, SampleStore } from '../../../src/stores/samples';
+import type { MemorySample } from '../../../src/types';
 
 function tick(i: number, heap: number, rss = heap * 2): MemorySample {
   return { t: i * 10, rssMb: rss, heapUsedMb: heap, heapTotalMb: heap + 10, externalMb: 1, cpuPercent: 50, loopDelayMs: i === 500 ? 250 : 0, gcCount: 1, gcPauseMs: 0.5 };

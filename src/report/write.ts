@@ -1,70 +1,14 @@
 /**
- * The report writer: assembles the JSON report from the recorded run and its analysis, and is
- * the only code in stagemeter that touches the file system. Every write is atomic: a temp file
- * in the same directory (random name, created exclusively so a planted symlink is never
- * followed), fsync, rename. A reader sees the old file or the new one, never half of one.
+ * The report writer, the only code in stagemeter that writes files. Every write is atomic: a temp
+ * file in the same directory (random name, created exclusively so a planted symlink is never
+ * followed), fsync, rename. A reader sees the old file or the new one, never half of one. Only a
+ * regular file (or a new path) is ever replaced: a FIFO, a device (`/dev/null`), a socket or a
+ * directory at the output path is left alone and the write fails with ENOTREGULAR.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync, constants as fsConstants } from 'node:fs';
+import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync, constants as fsConstants } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import reportSchemaJson from '../docs/report.schema.json';
-import { VERSION } from './version';
-import type { AnalysisResult, PerformanceReport, QualityFlag, RunData } from './types';
-
-/** The JSON Schema every report validates against (also shipped as `docs/report.schema.json`). */
-export const reportSchema: Readonly<Record<string, unknown>> = reportSchemaJson;
-
-/** Assembles the report. Pure: the same inputs give the same report. */
-export function buildReport(data: RunData, analysis: AnalysisResult, maxPerStage: number): PerformanceReport {
-  const qualityFlags: QualityFlag[] = [...data.qualityFlags, ...analysis.qualityFlags].sort((a, b) => a.t - b.t);
-  const qualityFlagCounts = { info: 0, warning: 0, error: 0 };
-  for (const f of qualityFlags) qualityFlagCounts[f.severity]++;
-  let totalStages = 0;
-  let failedStages = 0;
-  let kept = 0;
-  let omitted = 0;
-  let slowest: { name: string; totalMs: number } | undefined;
-  for (const s of data.stageSummaries) {
-    totalStages += s.calls;
-    failedStages += s.failures;
-    kept += s.recordsKept;
-    omitted += s.recordsOmitted;
-    if (slowest === undefined || s.totalMs > slowest.totalMs) slowest = s;
-  }
-  const slowestStage = analysis.bottlenecks.slowestStages[0] ?? slowest?.name;
-  const report: PerformanceReport = {
-    schemaVersion: 1,
-    generator: { name: 'stagemeter', version: VERSION },
-    run: data.run,
-    summary: {
-      totalStages,
-      failedStages,
-      peakMemoryMb: data.peakMemoryMb,
-      avgCpuPercent: data.avgCpuPercent,
-      memoryEfficiencyScore: analysis.efficiencyScore,
-      ...(slowestStage !== undefined ? { slowestStage } : {}),
-      qualityFlagCounts,
-    },
-    stages: data.stages,
-    stageRecords: { maxPerStage, kept, omitted },
-    stageSummaries: data.stageSummaries,
-    memory: {
-      samples: data.samples,
-      samplingIntervalMs: data.samplingIntervalMs,
-      trend: analysis.trend,
-      spikes: analysis.spikes,
-      efficiencyScore: analysis.efficiencyScore,
-      ...(analysis.stageEfficiency !== undefined ? { stageEfficiency: analysis.stageEfficiency } : {}),
-    },
-    ...(data.eventLoop !== undefined ? { eventLoop: data.eventLoop } : {}),
-    ...(data.gc !== undefined ? { gc: data.gc } : {}),
-    ...(analysis.timeShare !== undefined ? { timeShare: analysis.timeShare } : {}),
-    bottlenecks: analysis.bottlenecks,
-    recommendations: analysis.recommendations,
-    qualityFlags,
-  };
-  return report;
-}
+import type { PerformanceReport } from '../types';
 
 /**
  * Creates the missing directories of `dir`, one `mkdir` per level. Not `mkdirSync(dir, {
@@ -96,11 +40,29 @@ function ensureDir(dir: string): void {
 }
 
 /**
+ * `path`, when a write may replace what is there: nothing, a regular file, or a symlink (the link
+ * itself is replaced, never written through: a planted link cannot aim the report at another
+ * file). Anything else (a FIFO, a device such as /dev/null, a socket, a directory) throws ENOTREGULAR.
+ */
+function regularTarget(path: string): string {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return path;
+    throw err;
+  }
+  if (st.isFile() || st.isSymbolicLink()) return path;
+  const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isSocket() ? 'a socket' : 'not a regular file';
+  throw Object.assign(new Error(`ENOTREGULAR: ${path} is ${kind}; stagemeter writes reports only to regular files or new paths`), { code: 'ENOTREGULAR' });
+}
+
+/**
  * Writes `text` to `path` atomically: temp file in the same directory, fsync, rename.
  * Creates missing directories. Throws the file-system error (the temp file is removed).
  */
 export function writeFileAtomic(path: string, text: string): void {
-  const target = resolve(path);
+  const target = regularTarget(resolve(path));
   const dir = dirname(target);
   ensureDir(dir);
   const temp = join(dir, `.${basename(target)}.${randomBytes(8).toString('hex')}.tmp`);

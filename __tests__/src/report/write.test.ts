@@ -1,9 +1,9 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createPerformanceMonitor, generatePerformanceReportJson, reportSchema, VERSION } from '../../src/index';
-import { writeFileAtomic } from '../../src/report';
-import { expectValidReport } from '../helpers/schema';
+import { createPerformanceMonitor, generatePerformanceReportJson, reportSchema, VERSION } from '../../../src/index';
+import { writeFileAtomic } from '../../../src/report/write';
+import { expectValidReport } from '../../helpers/schema';
 
 let dir: string;
 beforeEach(() => {
@@ -62,9 +62,9 @@ describe('the report writer', () => {
   });
 
   test('the shipped schema file is the exported schema, and the report carries the package version', () => {
-    const onDisk = JSON.parse(readFileSync(join(__dirname, '..', '..', 'docs', 'report.schema.json'), 'utf8'));
+    const onDisk = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'docs', 'report.schema.json'), 'utf8'));
     expect(reportSchema).toEqual(onDisk);
-    const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8'));
+    const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8'));
     expect(VERSION).toBe(pkg.version);
     expect(sampleReport().generator).toEqual({ name: 'stagemeter', version: pkg.version });
   });

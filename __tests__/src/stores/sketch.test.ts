@@ -1,5 +1,5 @@
-import { prng } from '../../examples/random';
-import { QUANTILE_RELATIVE_ERROR, QuantileSketch } from '../../src/sketch';
+import { prng } from '../../../examples/random';
+import { QUANTILE_RELATIVE_ERROR, QuantileSketch } from '../../../src/stores/sketch';
 
 function exact(sorted: number[], q: number): number {
   return sorted[Math.floor(q * (sorted.length - 1))]!;

@@ -1,5 +1,5 @@
 import { ConfigError, createPerformanceMonitor, DEFAULT_THRESHOLDS } from '../../src/index';
-import { optionsFromEnv, resolveConfig } from '../../src/config';
+import { optionsFromEnv, resolveConfig } from '../../src/validate';
 import { configErrorOf } from '../helpers/thrown';
 
 function issuesOf(make: () => unknown): Array<{ field: string; message: string }> {
@@ -11,7 +11,7 @@ describe('options', () => {
     const config = resolveConfig(undefined);
     expect(config.thresholds).toEqual(DEFAULT_THRESHOLDS);
     expect(DEFAULT_THRESHOLDS).toMatchObject({ minThroughputRowsPerSec: 1000, maxMemoryMb: 8192, maxStageDurationMs: 1_800_000, memoryEfficiencyThreshold: 70 });
-    expect(config).toMatchObject({ enableMemoryTracking: true, memorySamplingIntervalMs: 1000, enableDetailedLogging: false, maxStageRecords: 10_000, captureStackTraces: false });
+    expect(config).toMatchObject({ enableMemoryTracking: true, memorySamplingIntervalMs: 1000, enableDetailedLogging: false, maxStageRecords: 50_000, maxStageNames: 1000, captureStackTraces: false });
   });
 
   test('partial thresholds override only what they name', () => {
@@ -34,7 +34,7 @@ describe('options', () => {
       ['enableMemoryTracking', 'maxStageRecords', 'memorySamplingIntervalMs', 'outputPath', 'outputPth', 'redact.1', 'thresholds.bogus', 'thresholds.maxMemoryMb', 'thresholds.memoryEfficiencyThreshold'].sort(),
     );
     expect(issues.find((i) => i.field === 'memorySamplingIntervalMs')?.message).toBe('must be >= 10 (got 0)');
-    expect(issues.find((i) => i.field === 'outputPth')?.message).toBe('unknown option');
+    expect(issues.find((i) => i.field === 'outputPth')?.message).toBe('unknown option (did you mean outputPath?)');
   });
 
   test('the message lists each field on its own line', () => {
@@ -63,9 +63,10 @@ describe('options', () => {
     }
   });
 
-  test('shortStageTiming is sampled by default and accepts only sampled or every', () => {
-    expect(resolveConfig(undefined).shortStageTiming).toBe('sampled');
-    expect(resolveConfig({ shortStageTiming: 'every' }).shortStageTiming).toBe('every');
+  test('shortStageTiming, from when short stages could be sampled, still loads (every call is timed) and is reported as deprecated', () => {
+    expect(resolveConfig(undefined).deprecated).toEqual([]);
+    expect(resolveConfig({ shortStageTiming: 'every' }).deprecated).toEqual(['shortStageTiming']);
+    expect(resolveConfig({ shortStageTiming: 'sampled' }).deprecated).toEqual(['shortStageTiming']);
     for (const bad of ['all', 'Sampled', 8, false, null]) {
       const issue = issuesOf(() => createPerformanceMonitor({ shortStageTiming: bad as never }))[0];
       expect(issue).toMatchObject({ field: 'shortStageTiming', message: expect.stringContaining('must be equal to one of the allowed values') });

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
-import { createPerformanceMonitor, type PerformanceMonitor } from '../../src/index';
-import { Sampler, type SamplerProbes } from '../../src/sampler';
-import type { MemorySample } from '../../src/types';
-import { runChild } from '../helpers/child';
-import { expectValidReport } from '../helpers/schema';
+import { createPerformanceMonitor, type PerformanceMonitor } from '../../../src/index';
+import { Sampler, type SamplerProbes } from '../../../src/run/sampler';
+import type { MemorySample } from '../../../src/types';
+import { runChild } from '../../helpers/child';
+import { expectValidReport } from '../../helpers/schema';
 
 // Some tests here start child processes, which load the TypeScript compiler (~2 s each on a busy machine).
 jest.setTimeout(60_000);
@@ -200,7 +200,7 @@ describe('the background sampler', () => {
   });
 
   test('the sampler never keeps a finished program alive', async () => {
-    const result = await runChild(join(__dirname, '..', 'fixtures', 'timersUnref.ts'), [], { timeoutMs: 20_000 });
+    const result = await runChild(join(__dirname, '..', '..', 'fixtures', 'timersUnref.ts'), [], { timeoutMs: 20_000 });
     expect(result).toMatchObject({ code: 0, stdout: 'main done\n' });
   });
 });

@@ -25,8 +25,8 @@
  * With memory tracking off none of this exists: no timer, no histogram, no observer.
  */
 import { monitorEventLoopDelay, performance, PerformanceObserver, constants, type EventLoopUtilization, type IntervalHistogram, type PerformanceEntry } from 'node:perf_hooks';
-import { now } from './clock';
-import type { EventLoopStats, GcStats, MemorySample } from './types';
+import { now } from '../callpath/clock';
+import type { EventLoopStats, GcStats, MemorySample } from '../types';
 
 const MB = 1024 * 1024;
 const NS_PER_MS = 1e6;

@@ -1,0 +1,73 @@
+import { RecordTable, type ThinnedStage } from '../../../src/stores/records';
+
+function stages(n: number): ThinnedStage[] {
+  return Array.from({ length: n }, () => ({ stride: 1, kept: 0 }));
+}
+
+/** Adds call `seq` of stage `s` the way the call path does: only when its number fits the stride. */
+function offer(table: RecordTable, list: ThinnedStage[], s: number, seq: number, failed = false): boolean {
+  if (!RecordTable.wanted(list[s]!, seq, failed)) {
+    table.omitted++;
+    return false;
+  }
+  return table.add(list, s, seq * 10 + s, -1, seq, 1, 1, 3, seq, 0, true, failed ? { name: 'E', message: 'x' } : undefined, undefined, undefined);
+}
+
+describe('the run-wide record budget', () => {
+  test('what goes in comes back, with its probe figures, error and metadata', () => {
+    const list = stages(2);
+    const table = new RecordTable(100);
+    const meta = { k: 1 };
+    table.add(list, 1, 7, 3, 12.5, 4.25, 1.5, 9, 0, 2, false, { name: 'E', message: 'boom' }, meta, { cpuUserMs: 1, cpuSystemMs: 2, onThreadMs: 3, heapDeltaMb: -0.5, voluntarySwitches: 4, involuntarySwitches: 5 });
+    expect(table.get(0)).toEqual({
+      id: 7, parentId: 3, t0: 12.5, durationMs: 4.25, selfMs: 1.5, rows: 9, stage: 1, seq: 0, threadId: 2, sync: false, failed: true, probed: true,
+      cpuUserMs: 1, cpuSystemMs: 2, onThreadMs: 3, heapDeltaMb: -0.5, voluntarySwitches: 4, involuntarySwitches: 5, error: { name: 'E', message: 'boom' }, metadata: meta,
+    });
+    expect(list[1]!.kept).toBe(1);
+  });
+
+  test('never holds more than the budget; every stage keeps an evenly spaced sample over the whole run', () => {
+    const list = stages(3);
+    const table = new RecordTable(1000);
+    // stage 0: 100,000 calls; stage 1: 5,000; stage 2: 50 (all kept)
+    let most = 0;
+    for (let seq = 0; seq < 100_000; seq++) {
+      offer(table, list, 0, seq);
+      if (seq % 20 === 0) offer(table, list, 1, seq / 20);
+      if (seq % 2000 === 0) offer(table, list, 2, seq / 2000);
+      most = Math.max(most, table.length);
+    }
+    expect(most).toBe(1000);
+    const rows = Array.from({ length: table.length }, (_, i) => table.get(i));
+    const byStage = (s: number): number[] => rows.filter((r) => r.stage === s).map((r) => r.seq);
+    expect(byStage(2)).toHaveLength(50);
+    // the busy stages share what is left, each thinned to a power-of-two stride
+    for (const s of [0, 1]) {
+      const seqs = byStage(s);
+      const stride = list[s]!.stride;
+      expect(seqs.length).toBe(list[s]!.kept);
+      expect(seqs.every((q) => q % stride === 0)).toBe(true);
+      // evenly spaced from the first call to the last
+      expect(seqs[0]).toBe(0);
+      expect(Math.max(...seqs)).toBeGreaterThan((s === 0 ? 100_000 : 5000) - 2 * stride);
+    }
+    expect(table.length + table.omitted).toBe(100_000 + 5000 + 50);
+  });
+
+  test('failures are kept off the stride while they hold under a quarter of the budget', () => {
+    const list = stages(1);
+    const table = new RecordTable(400);
+    for (let seq = 0; seq < 10_000; seq++) offer(table, list, 0, seq, seq % 100 === 7);
+    const failed = Array.from({ length: table.length }, (_, i) => table.get(i)).filter((r) => r.failed);
+    expect(failed.length).toBeGreaterThanOrEqual(99);
+    expect(failed.length).toBeLessThanOrEqual(101);
+    expect(table.length).toBeLessThanOrEqual(400);
+  });
+
+  test('a budget of 0 keeps nothing', () => {
+    const list = stages(1);
+    const table = new RecordTable(0);
+    expect(offer(table, list, 0, 0)).toBe(false);
+    expect(table.length).toBe(0);
+  });
+});

@@ -1,0 +1,223 @@
+/**
+ * Per-call probes: CPU time (user and system, and context switches) from
+ * `process.resourceUsage()` (~1 µs) and heap used from `v8.getHeapStatistics()` (~0.2 µs), read at
+ * both ends of each of a call's segments on the thread. A synchronous call is one segment. An
+ * asynchronous call is its synchronous start plus every continuation that runs its code (or its
+ * children's) after an `await`: the promise hooks open and close those segments, so time spent
+ * waiting while other stages use the thread is not counted as this call's CPU.
+ *
+ * Probes run on a budget, from a run's first call on: each stage earns PROBE_SHARE of its calls'
+ * time (plus ALLOWANCE_NS a call) and spends it on probed calls at their measured price; a stage's
+ * first probe may come from a small pool of the run's (INITIAL_POOL_NS, growing with the run's
+ * wall time), so that a long first call, a 10 s load say, is measured.
+ */
+import { getHeapStatistics } from 'node:v8';
+import { now } from '../callpath/clock';
+import { slot } from '../callpath/global';
+
+/** Share of a stage's call time its probes may cost. */
+export const PROBE_SHARE = 0.004;
+/** What each call adds to its stage's probe credit whatever its length, ns. */
+const ALLOWANCE_NS = 1;
+/** Credit a stage may hold, in probes: a burst after a long quiet stretch stays short. */
+const MAX_CREDIT_PROBES = 4;
+/** The run's pool for first probes at its start, ns, and what it earns per ms of the run's wall time. */
+const INITIAL_POOL_NS = 50_000;
+/** Bookkeeping a probed call does beyond its readings (a probe object, the accounting), ns. */
+const PATH_NS = 300;
+/** A price taken cold costs this many times one measured in a tight loop (caches after a long call). */
+const COLD_FACTOR = 3;
+
+let hotPairNs: number | undefined;
+
+/** What one pair of readings costs on this machine in a tight loop, ns (measured once per process, < 1 ms). */
+export function hotProbePriceNs(): number {
+  if (hotPairNs !== undefined) return hotPairNs;
+  try {
+    const pair = (): void => {
+      process.resourceUsage();
+      getHeapStatistics();
+    };
+    for (let i = 0; i < 32; i++) pair();
+    const batches: number[] = [];
+    for (let b = 0; b < 5; b++) {
+      const t0 = now();
+      for (let i = 0; i < 16; i++) pair();
+      batches.push(((now() - t0) * 1e6) / 16);
+    }
+    batches.sort((a, b) => a - b);
+    // two pairs a probed call, the median batch (robust to a GC or a preemption)
+    hotPairNs = Math.min(Math.max(2 * batches[2]!, 200), 50_000);
+  } catch {
+    hotPairNs = 50_000; // a probe that throws here throws per call too: price it high
+  }
+  return hotPairNs;
+}
+
+/** The readings of one probed call, and the segment open now. */
+export class Probe {
+  cpuUserUs = 0;
+  cpuSystemUs = 0;
+  voluntarySwitches = 0;
+  involuntarySwitches = 0;
+  heapDeltaBytes = 0;
+  /** Wall time of the closed segments, ms. */
+  onThreadMs = 0;
+  /** What the probe's readings cost, ns (clock time spent in them). */
+  spentNs = 0;
+  /** False once a reading failed: the call then has no CPU or heap figures. */
+  ok = true;
+  /** The call went async: its later segments are opened by the promise hooks. */
+  async = false;
+  #usage: NodeJS.ResourceUsage | undefined = undefined;
+  #heap = 0;
+  #segmentT = 0;
+
+  /** Opens a segment: readings now. */
+  open(): void {
+    const p0 = now();
+    try {
+      this.#usage = process.resourceUsage();
+      this.#heap = getHeapStatistics().used_heap_size;
+    } catch {
+      this.ok = false;
+      this.#usage = undefined;
+    }
+    const p1 = now();
+    this.spentNs += (p1 - p0) * 1e6;
+    this.#segmentT = p1;
+  }
+
+  /** Closes the open segment: adds what happened since `open()`. */
+  close(): void {
+    const u0 = this.#usage;
+    if (u0 === undefined) return;
+    this.#usage = undefined;
+    const p0 = now();
+    this.onThreadMs += Math.max(0, p0 - this.#segmentT);
+    try {
+      const heap = getHeapStatistics().used_heap_size;
+      const u = process.resourceUsage();
+      this.cpuUserUs += u.userCPUTime - u0.userCPUTime;
+      this.cpuSystemUs += u.systemCPUTime - u0.systemCPUTime;
+      this.voluntarySwitches += u.voluntaryContextSwitches - u0.voluntaryContextSwitches;
+      this.involuntarySwitches += u.involuntaryContextSwitches - u0.involuntaryContextSwitches;
+      this.heapDeltaBytes += heap - this.#heap;
+    } catch {
+      this.ok = false;
+    }
+    this.spentNs += (now() - p0) * 1e6;
+  }
+
+  get segmentOpen(): boolean {
+    return this.#usage !== undefined;
+  }
+
+  /**
+   * CPU of the call, ms, no more than its time on the thread: `resourceUsage()` counts every
+   * thread of the process (GC helpers, the libuv pool, workers), and a stage's own code runs on
+   * one. The user/system split is kept.
+   */
+  cpuMs(): { userMs: number; systemMs: number } {
+    const user = Math.max(0, this.cpuUserUs) / 1000;
+    const system = Math.max(0, this.cpuSystemUs) / 1000;
+    const total = user + system;
+    const cap = this.onThreadMs;
+    if (total <= cap || total === 0) return { userMs: user, systemMs: system };
+    const k = cap / total;
+    return { userMs: user * k, systemMs: system * k };
+  }
+}
+
+/** The probe budget of one run: the pool for stages' first probes. */
+export class ProbeBudget {
+  readonly #t0: number;
+  readonly #defaultPriceNs: number;
+  #poolSpentNs = 0;
+
+  constructor(t0: number) {
+    this.#t0 = t0;
+    this.#defaultPriceNs = hotProbePriceNs() * COLD_FACTOR + PATH_NS;
+  }
+
+  /** Whether the next call of a stage with this credit, price and probe count gets probes. */
+  grant(stats: { probeCreditNs: number; probePriceNs: number; probedCalls: number }): boolean {
+    const price = stats.probePriceNs > 0 ? stats.probePriceNs : this.#defaultPriceNs;
+    if (stats.probeCreditNs >= price) {
+      stats.probeCreditNs -= price;
+      return true;
+    }
+    if (stats.probedCalls > 0) return false;
+    const pool = INITIAL_POOL_NS + (now() - this.#t0) * 1e6 * PROBE_SHARE - this.#poolSpentNs;
+    if (pool < price) return false;
+    this.#poolSpentNs += price;
+    return true;
+  }
+
+  /** A call of `durationMs` earns its stage probe credit. */
+  static earn(stats: { probeCreditNs: number; probePriceNs: number }, durationMs: number, defaultPriceNs: number): void {
+    const c = stats.probeCreditNs + durationMs * 1e6 * PROBE_SHARE + ALLOWANCE_NS;
+    const cap = MAX_CREDIT_PROBES * (stats.probePriceNs > 0 ? stats.probePriceNs : defaultPriceNs);
+    stats.probeCreditNs = c < cap ? c : cap;
+  }
+
+  get defaultPriceNs(): number {
+    return this.#defaultPriceNs;
+  }
+
+  /** A probed call's measured price updates its stage's: readings plus bookkeeping, a moving average clamped at twice the last. */
+  static price(stats: { probePriceNs: number }, probe: Probe): void {
+    const measured = probe.spentNs + PATH_NS;
+    const prev = stats.probePriceNs;
+    stats.probePriceNs = prev > 0 ? prev * 0.75 + Math.min(measured, 2 * prev) * 0.25 : measured;
+  }
+}
+
+/** The frame fields the segment tracker reads (the call path's Frame has them). */
+interface ProbedFrame {
+  readonly outer: ProbedFrame | undefined;
+  readonly probe?: Probe | undefined;
+  readonly ended?: boolean;
+}
+
+/** Probes with a segment opened by the hooks, and where each `before` started in that list. */
+const opened: Probe[] = [];
+const openedFrom: number[] = [];
+let asyncProbesOpen = 0;
+
+/**
+ * Opens a segment on every probed async call in the context chain of the continuation about to
+ * run (its own frame and its ancestors: a call's CPU includes its children's), and closes them
+ * when it ends. Installed on the slot only while a probed async call is open, so the hooks of
+ * every other promise pay one load and a branch.
+ */
+const segmentTracker = {
+  open(frame: unknown): void {
+    openedFrom.push(opened.length);
+    for (let f = frame as ProbedFrame | undefined; f !== undefined; f = f.outer) {
+      const p = f.probe;
+      if (p !== undefined && p.async && f.ended !== true && !p.segmentOpen) {
+        p.open();
+        opened.push(p);
+      }
+    }
+  },
+  close(): void {
+    const from = openedFrom.pop() ?? 0;
+    while (opened.length > from) opened.pop()!.close();
+  },
+};
+
+/** A probed call goes async: the hooks start measuring its continuations. */
+export function asyncProbeOpened(): void {
+  if (asyncProbesOpen++ === 0) slot.segments = segmentTracker;
+}
+
+/** A probed async call ended. */
+export function asyncProbeClosed(): void {
+  if (asyncProbesOpen > 0 && --asyncProbesOpen === 0 && slot.segments === segmentTracker) {
+    slot.segments = undefined;
+    opened.length = 0;
+    openedFrom.length = 0;
+  }
+}

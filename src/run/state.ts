@@ -1,0 +1,188 @@
+/**
+ * The state of one run: its identity and clock origin, the figures of every stage name, the
+ * bounded stores (records, samples, flags), the calls open right now, and the probe budget. The
+ * monitor holds it while the run is active; frames reach it through a RunLink that is cut when
+ * the run stops, so nothing the program keeps alive (a wrapped function, a promise made inside a
+ * stage) keeps a stopped run's stores alive.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { now } from '../callpath/clock';
+import { Frame, RunLink } from '../callpath/frame';
+import type { StageDefinition } from '../callpath/stage';
+import { sanitizeMetadata } from '../sanitize';
+import { RecordTable } from '../stores/records';
+import { SampleStore } from '../stores/samples';
+import type { ResolvedConfig } from '../validate';
+import type { StartOptions } from '../types';
+import { FlagSet } from './flags';
+import { ProbeBudget } from './probes';
+import type { Sampler } from './sampler';
+import { StageStats } from './stageStats';
+
+/** Synchronous calls nested deeper than this that are still running at stop are closed with 0 ms. */
+export const MAX_STACK_STARTS = 64;
+
+/** Where stage names past `maxStageNames` are counted. */
+export const OTHER_STAGES = '(other stages)';
+
+/** The CPU time of the process, or undefined when the probe fails (it never throws into the run). */
+export function cpuUsageOrUndefined(previous?: NodeJS.CpuUsage): NodeJS.CpuUsage | undefined {
+  try {
+    return process.cpuUsage(previous);
+  } catch {
+    return undefined;
+  }
+}
+
+export class RunState {
+  readonly link: RunLink;
+  readonly config: ResolvedConfig;
+  readonly log: Logger;
+  /** Set when the run has stopped: calls that end later are ignored. */
+  ended = false;
+  readonly logStages: boolean;
+  lastId = 0;
+  readonly id = randomUUID();
+  readonly name: string;
+  readonly startedAtMs = Date.now();
+  readonly t0 = now();
+  readonly expectedRows: number | undefined;
+  /** The stage whose rows are the run's (`startMonitoring({ rowsFrom })`). */
+  readonly rowsFrom: string | undefined;
+  readonly metadata: Record<string, unknown> | undefined;
+  readonly cpuAtStart = cpuUsageOrUndefined();
+  /** Thread the run's own calls are recorded under (0: the main thread). */
+  readonly threadId: number;
+  readonly stats = new Map<string, StageStats>();
+  readonly statsList: StageStats[] = [];
+  readonly records: RecordTable;
+  readonly samples: SampleStore;
+  readonly flags: FlagSet;
+  readonly probes: ProbeBudget;
+  /** Open asynchronous calls, newest first (synchronous ones are found through the context). */
+  openAsync: Frame | undefined = undefined;
+  /** Stages started by hand and not ended yet, by id. */
+  readonly manual = new Map<string, Frame>();
+  /** Definitions that cached this run's figures (cleared when it stops). */
+  readonly #bound: StageDefinition[] = [];
+  usesAsyncContext = false;
+  /** Depth of the synchronous hook calls running now, and their starts by depth (clock ms): a call on the stack when the run stops is closed with the time it had run. */
+  depth = 0;
+  readonly starts = new Float64Array(MAX_STACK_STARTS);
+  /** A failed report write was reported on stderr (once per run). */
+  writeFailureReported = false;
+  peakRssMb = 0;
+  /** [t, rows] marks for the live throughput window. */
+  rateMarks: number[] = [];
+  fatalError: { name: string; message: string; stack?: string } | undefined = undefined;
+  endReason: string | undefined = undefined;
+  sampler: Sampler | undefined = undefined;
+  stopTicker: (() => void) | undefined = undefined;
+
+  constructor(config: ResolvedConfig, log: Logger, options: StartOptions, threadId: number) {
+    this.link = new RunLink(this);
+    this.config = config;
+    this.log = log;
+    this.logStages = config.enableDetailedLogging;
+    this.name = options.runName ?? 'stagemeter-run';
+    this.expectedRows = options.expectedRows;
+    this.rowsFrom = options.rowsFrom;
+    this.threadId = threadId;
+    const notes = new Set<string>();
+    this.metadata = sanitizeMetadata(options.metadata, config.redact, notes);
+    this.records = new RecordTable(config.maxStageRecords);
+    this.samples = new SampleStore(config.maxMemorySamples);
+    this.flags = new FlagSet(log);
+    this.probes = new ProbeBudget(this.t0);
+    this.flagMetadata('the run', notes);
+  }
+
+  /** ms since the run started. */
+  t(): number {
+    return now() - this.t0;
+  }
+
+  flag(severity: 'info' | 'warning' | 'error', code: string, message: string, stage?: string, once = false): void {
+    this.flags.add(this.t(), severity, code, message, stage, once);
+  }
+
+  /** Metadata that could not be kept as given (cycles, BigInt, throwing getters, huge strings...). */
+  flagMetadata(whose: string, notes: Iterable<string>, stage?: string): void {
+    const list = [...notes];
+    if (list.length > 0) this.flag('info', 'metadata_sanitised', `metadata of ${whose} could not be kept as given: ${list.join(', ')}`, stage);
+  }
+
+  /**
+   * The figures of a stage name, created on first use. Past `maxStageNames` distinct names, new
+   * names are counted under OTHER_STAGES (as metric libraries cap label cardinality): a program
+   * that makes a stage name per row would otherwise grow the report and the run's memory without bound.
+   */
+  statsFor(name: string): StageStats {
+    let stats = this.stats.get(name);
+    if (stats !== undefined) return stats;
+    if (this.statsList.length >= this.config.maxStageNames && name !== OTHER_STAGES) {
+      this.flag('warning', 'too_many_stage_names', `more than ${this.config.maxStageNames} distinct stage names (maxStageNames): the others are counted under "${OTHER_STAGES}"`, undefined, true);
+      return this.statsFor(OTHER_STAGES);
+    }
+    stats = new StageStats(name, this.statsList.length);
+    this.stats.set(name, stats);
+    this.statsList.push(stats);
+    return stats;
+  }
+
+  /** The figures a definition's calls record into, cached on it until the run stops. */
+  bind(def: StageDefinition, thisArg: unknown): StageStats {
+    if (def.name === '') def.resolveName?.(thisArg);
+    const stats = this.statsFor(def.name);
+    if (def.boundRun === undefined) this.#bound.push(def);
+    def.boundRun = this;
+    def.boundStats = stats;
+    if (def.metadataNotes !== undefined) this.flagMetadata(`stage ${def.name}`, def.metadataNotes, def.name);
+    return stats;
+  }
+
+  /** A new call's frame: the next id, the parent found from `outer`. */
+  frame(stats: StageStats, outer: Frame['outer'], metadata: Record<string, unknown> | undefined): Frame {
+    return new Frame(this.link, stats, ++this.lastId, outer, metadata);
+  }
+
+  linkOpen(frame: Frame): void {
+    frame.nextOpen = this.openAsync;
+    if (this.openAsync !== undefined) this.openAsync.prevOpen = frame;
+    this.openAsync = frame;
+  }
+
+  unlinkOpen(frame: Frame): void {
+    if (frame.prevOpen !== undefined) frame.prevOpen.nextOpen = frame.nextOpen;
+    else if (this.openAsync === frame) this.openAsync = frame.nextOpen;
+    if (frame.nextOpen !== undefined) frame.nextOpen.prevOpen = frame.prevOpen;
+    frame.prevOpen = frame.nextOpen = undefined;
+  }
+
+  /**
+   * The run's rows: every row of the stage named by `rowsFrom`; else the rows of the top-level
+   * calls (no parent) of the stage that has the most. Never a sum over stages, so rows that flow
+   * through load -> transform -> write count once (and a recursive stage's inner calls do not
+   * count its rows again).
+   */
+  rows(): { rows: number; stage: string | undefined; rule: 'option' | 'largest-top-level' } {
+    if (this.rowsFrom !== undefined) return { rows: this.stats.get(this.rowsFrom)?.rows ?? 0, stage: this.rowsFrom, rule: 'option' };
+    let best: StageStats | undefined;
+    for (const s of this.statsList) if (s.rootCalls > 0 && (best === undefined || s.rootRows > best.rootRows)) best = s;
+    return { rows: best?.rootRows ?? 0, stage: best?.name, rule: 'largest-top-level' };
+  }
+
+  /** Cuts every reference into the run from outside it: frames' link, definitions' caches. */
+  release(): void {
+    this.ended = true;
+    this.link.state = undefined;
+    for (const def of this.#bound) {
+      if (def.boundRun === this) {
+        def.boundRun = undefined;
+        def.boundStats = undefined;
+      }
+    }
+    this.#bound.length = 0;
+  }
+}
