@@ -4,7 +4,7 @@
  * (src/callpath/) does the per-call work, the run (src/run/) holds what was recorded.
  */
 import type { Logger } from 'pino';
-import { RUN_KEY, slot } from './callpath/global';
+import { RUN_KEY, slot, type RunBox } from './callpath/global';
 import { endManualStage, manualStageName, startManualStage } from './callpath/manual';
 import { releaseAsyncContext } from './callpath/context';
 import { ConfigError, describeValue } from './errors';
@@ -36,7 +36,7 @@ const MAX_PENDING_FLAGS = 100;
  */
 export class PerformanceMonitor implements PerformanceMonitorLike {
   /** @internal The active run, read by the wrappers of every copy of the package. */
-  [RUN_KEY]: RunState | undefined = undefined;
+  readonly [RUN_KEY]: RunBox<RunState> = { run: undefined };
   readonly #config: ResolvedConfig;
   readonly #log: Logger;
   #lastReport: PerformanceReport | undefined = undefined;
@@ -56,7 +56,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
 
   /** True between startMonitoring() and stopMonitoring(). */
   get isMonitoring(): boolean {
-    return this[RUN_KEY] !== undefined;
+    return this[RUN_KEY].run !== undefined;
   }
 
   /**
@@ -70,7 +70,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
   startMonitoring(options: StartOptions = {}): void {
     const issues = checkStartOptions(options);
     if (issues.length > 0) throw new ConfigError(issues, 'invalid startMonitoring() options');
-    const active = this[RUN_KEY];
+    const active = this[RUN_KEY].run;
     if (active !== undefined) {
       active.flag('warning', 'already_monitoring', 'startMonitoring() called while a run was active; the call was ignored');
       return;
@@ -79,7 +79,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     hotProbePriceNs();
     const cfg = this.#config;
     const run = new RunState(cfg, this.#log, options, 0);
-    this[RUN_KEY] = run;
+    this[RUN_KEY].run = run;
     this.#lastReport = undefined;
     for (const name of cfg.deprecated) run.flag('info', 'deprecated_option', `option ${name} no longer has an effect: every call is timed`);
     for (const p of this.#pendingFlags) run.flag(p.severity, p.code, p.message);
@@ -110,7 +110,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
    * const id = monitor.startStage('load', { month: '2026-01' });
    */
   startStage(name: string, metadata?: Record<string, unknown>): string {
-    const run = this[RUN_KEY];
+    const run = this[RUN_KEY].run;
     if (run === undefined) {
       this.#flagWithoutRun('warning', 'stage_without_run', `startStage(${JSON.stringify(manualStageName(name))}) called before startMonitoring(); the stage was not recorded`);
       return 'inactive';
@@ -132,7 +132,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
    * monitor.endStage(id2, 0, { error: err });
    */
   endStage(stageId: string, rowsProcessed?: number, outcome?: StageOutcome): StageMetrics | undefined {
-    const run = this[RUN_KEY];
+    const run = this[RUN_KEY].run;
     if (run === undefined) {
       if (stageId !== 'inactive') this.#flagWithoutRun('warning', 'stage_without_run', 'endStage() called with no active run');
       return undefined;
@@ -155,7 +155,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
   addQualityFlag(message: string, severity: Severity): void {
     const sev: Severity = severity === 'info' || severity === 'warning' || severity === 'error' ? severity : 'warning';
     const msg = typeof message === 'string' ? message : `(not a string: ${describeValue(typeof message)})`;
-    const run = this[RUN_KEY];
+    const run = this[RUN_KEY].run;
     if (run === undefined) {
       this.#flagWithoutRun(sev, 'user', msg);
       return;
@@ -172,7 +172,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
    * setInterval(() => console.log(monitor.getLivePerformanceStats().progress), 5000).unref();
    */
   getLivePerformanceStats(): LivePerformanceStats {
-    return liveStats(this[RUN_KEY]);
+    return liveStats(this[RUN_KEY].run);
   }
 
   /**
@@ -186,23 +186,23 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
    * console.log(report.summary.slowestStage);
    */
   stopMonitoring(): PerformanceReport {
-    if (this[RUN_KEY] === undefined) return this.#stopWithoutRun();
+    if (this[RUN_KEY].run === undefined) return this.#stopWithoutRun();
     return this.#stop('completed', 'stopMonitoring');
   }
 
   #watchProcessEnd(run: RunState): void {
     const participant: ExitParticipant = {
       onFatal: (error, origin) => {
-        if (this[RUN_KEY] === run) {
+        if (this[RUN_KEY].run === run) {
           run.fatalError = describeError(error, this.#config.captureStackTraces);
           run.endReason = origin;
         }
       },
       onExit: (code) => {
-        if (this[RUN_KEY] === run) this.#stop(run.fatalError !== undefined || code !== 0 ? 'aborted' : 'completed', run.endReason ?? `exit(${code})`);
+        if (this[RUN_KEY].run === run) this.#stop(run.fatalError !== undefined || code !== 0 ? 'aborted' : 'completed', run.endReason ?? `exit(${code})`);
       },
       onSignal: (signal, terminating) => {
-        if (this[RUN_KEY] !== run) return;
+        if (this[RUN_KEY].run !== run) return;
         if (terminating) {
           this.#stop('aborted', signal);
           return;
@@ -226,7 +226,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     if (every === undefined || this.#config.outputPath === undefined) return;
     let last = run.t();
     const checkpoint = (): void => {
-      if (this[RUN_KEY] !== run || run.t() - last < every * 0.9) return;
+      if (this[RUN_KEY].run !== run || run.t() - last < every * 0.9) return;
       last = run.t();
       writeReport(run, reportOf(run, 'running', 'checkpoint', false));
     };
@@ -254,7 +254,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
   }
 
   #stop(status: 'completed' | 'aborted', reason: string): PerformanceReport {
-    const run = this[RUN_KEY]!;
+    const run = this[RUN_KEY].run!;
     run.endReason ??= reason;
     const open = closeOpenCalls(run);
     if (open > 0) run.flag('warning', 'stages_still_open', `${open} stage call(s) were still running when the run ended; closed as failed`);
@@ -264,7 +264,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     } catch (err) {
       run.flag('warning', 'probe_failed', `sampler stop failed: ${describeError(err).message}`);
     }
-    this[RUN_KEY] = undefined;
+    this[RUN_KEY].run = undefined;
     run.release();
     if (run.usesAsyncContext) releaseAsyncContext(this.#config.asyncContext);
     if (this.#exitParticipant !== undefined) {

@@ -6,7 +6,7 @@
 import { describeValue } from '../errors';
 import { describeError } from '../sanitize';
 import { safeLog } from '../logger';
-import { ProbeBudget, asyncProbeClosed } from '../run/probes';
+import { asyncProbeClosed, creditOf, ProbeBudget } from '../run/probes';
 import type { RunState } from '../run/state';
 import { RecordTable } from '../stores/records';
 import { currentFrame } from './context';
@@ -62,6 +62,43 @@ export function describeKind(n: unknown): string {
 }
 
 /**
+ * The end of most calls: synchronous, successful, with no probe, no child still open and no log
+ * line; the rest goes to endCall. The same figures, with fewer branches on the path every hot
+ * call takes.
+ */
+export function endSync(run: RunState, frame: Frame, t0: number, t1: number, rows: number): void {
+  if (frame.ended) return;
+  if (frame.probe !== undefined || frame.openChildren !== 0 || run.logStages) {
+    endCall(run, frame, t0, t1, rows, NO_ERROR);
+    return;
+  }
+  frame.ended = true;
+  frame.rows = rows;
+  const durationMs = t1 > t0 ? t1 - t0 : 0;
+  const covered = frame.coveredMs;
+  const selfMs = covered === undefined ? durationMs : durationMs > covered ? durationMs - covered : 0;
+  const stats = frame.stats;
+  const parent = frame.parent;
+  if (parent === undefined) {
+    stats.rootCalls++;
+    stats.rootRows += rows;
+  } else if (!parent.ended && --parent.openChildren === 0) {
+    parent.coveredMs = (parent.coveredMs === undefined ? 0 : parent.coveredMs) + (t1 - parent.childFrom);
+  }
+  const seq = stats.calls;
+  stats.end(durationMs, selfMs, t1, t0 - run.t0, true);
+  stats.rows += rows;
+  const credit = stats.probeCreditNs + creditOf(durationMs);
+  stats.probeCreditNs = credit < stats.probeCreditCapNs ? credit : stats.probeCreditCapNs;
+  const records = run.records;
+  if ((seq & (stats.stride - 1)) === 0 && records.budget > 0) {
+    records.add(run.statsList, stats.index, frame.id, parent === undefined ? -1 : parent.id, t0, durationMs, selfMs, rows, seq, run.threadId, true, undefined, frame.metadata, undefined);
+  } else {
+    records.omitted++;
+  }
+}
+
+/**
  * Ends a call at `t1` with `rows` and `error` (NO_ERROR when it succeeded); returns its self time,
  * ms. A call already ended (closed when its run stopped) is left alone.
  */
@@ -113,7 +150,8 @@ export function endCall(run: RunState, frame: Frame, t0: number, t1: number, row
     }
     ProbeBudget.price(stats, probe);
   }
-  ProbeBudget.earn(stats, durationMs, run.probes.defaultPriceNs);
+  const credit = stats.probeCreditNs + creditOf(durationMs);
+  stats.probeCreditNs = credit < stats.probeCreditCapNs ? credit : stats.probeCreditCapNs;
   const records = run.records;
   if (records.budget > 0 && RecordTable.wanted(stats, seq, failed)) {
     records.add(run.statsList, stats.index, frame.id, parent === undefined ? -1 : parent.id, t0, durationMs, selfMs, rows, seq, run.threadId, frame.sync, frame.error, frame.metadata, figures);

@@ -51,11 +51,18 @@ function create(): StagemeterGlobal {
 export const slot: StagemeterGlobal = ((globalThis as Record<symbol, StagemeterGlobal | undefined>)[KEY] ??= create());
 
 /**
- * The property under which a monitor holds its active run (undefined between runs). A symbol,
- * so it stays out of the public type and of a monitor's enumerable keys; `Symbol.for`, so the
- * wrapper of another copy of the package of the same protocol finds it.
+ * The property under which a monitor holds its run box: `{ run }`, the active run or undefined.
+ * A symbol, so it stays out of the public type and of a monitor's enumerable keys; `Symbol.for`,
+ * so the wrapper of another copy of the package of the same protocol finds it. A wrapper given a
+ * monitor explicitly holds its box, not the monitor: a monitor the program let go of is collected
+ * with its last report, and its box says it has no run.
  */
 export const RUN_KEY: unique symbol = Symbol.for('stagemeter.run.v4') as typeof RUN_KEY;
+
+/** A monitor's run, as the wrappers read it. */
+export interface RunBox<R = unknown> {
+  run: R | undefined;
+}
 
 /** @internal Test helper: forget the singleton, the environment decision and the context. */
 export function resetGlobalStateForTests(): void {

@@ -4,9 +4,9 @@
  * function stays sync. Every call is timed (two clock reads, ~50 ns each); per call it allocates
  * a frame and the arguments' array; CPU and heap probes run on the budget of run/probes.ts.
  */
-import { Probe } from '../run/probes';
+import { Probe, ProbeBudget } from '../run/probes';
 import { MAX_STACK_STARTS, type RunState } from '../run/state';
-import { beginCall, endCall, logStart, NO_ERROR, rowsOfCall } from './accounting';
+import { beginCall, endCall, endSync, logStart, NO_ERROR, rowsOfCall } from './accounting';
 import { acquireAsyncContext } from './context';
 import { now } from './clock';
 import type { Frame } from './frame';
@@ -51,7 +51,7 @@ export function callStage(run: RunState, def: StageDefinition, thisArg: unknown,
   const frame = run.frame(stats, prev ?? outerFrame(), def.metadata);
   if (def.kind !== FnKind.Plain) return callAsyncOrGenerator(run, frame, prev, def, thisArg, args);
   if (run.logStages && stats.calls < run.config.maxStageRecords) logStart(run, frame);
-  if (run.probes.grant(stats)) {
+  if (ProbeBudget.due(stats)) {
     frame.probe = new Probe();
     frame.probe.open();
   }
@@ -86,7 +86,7 @@ export function callStage(run: RunState, def: StageDefinition, thisArg: unknown,
     useAsyncContext(run);
     return followPromise(run, frame, t0, result, args, def);
   }
-  if (!run.ended) endCall(run, frame, t0, t1, rowsOfCall(run, frame, def, result, args), NO_ERROR);
+  if (!run.ended) endSync(run, frame, t0, t1, rowsOfCall(run, frame, def, result, args));
   else frame.ended = true;
   return result;
 }
@@ -96,7 +96,7 @@ function callAsyncOrGenerator(run: RunState, frame: Frame, prev: ContextFrame | 
   useAsyncContext(run);
   if (def.kind === FnKind.Generator || def.kind === FnKind.AsyncGenerator) return followGenerator(run, frame, prev, def, thisArg, args);
   if (run.logStages && frame.stats.calls < run.config.maxStageRecords) logStart(run, frame);
-  if (run.probes.grant(frame.stats)) {
+  if (ProbeBudget.due(frame.stats)) {
     frame.probe = new Probe();
     frame.probe.open();
   }

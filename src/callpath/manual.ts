@@ -4,7 +4,7 @@
  * stages started later (only the hooks set the context). Misuse is flagged, never thrown.
  */
 import { describeValue } from '../errors';
-import { Probe } from '../run/probes';
+import { Probe, ProbeBudget } from '../run/probes';
 import type { RunState } from '../run/state';
 import { sanitizeMetadata } from '../sanitize';
 import { MAX_STAGE_NAME } from '../validate';
@@ -31,7 +31,7 @@ export function startManualStage(run: RunState, name: unknown, metadata: unknown
   run.flagMetadata(`stage ${stageName}`, notes, stageName);
   frame.sync = false;
   if (run.logStages && stats.calls < run.config.maxStageRecords) logStart(run, frame);
-  if (run.probes.grant(stats)) {
+  if (ProbeBudget.due(stats)) {
     // A manual stage runs across turns: its CPU is the process's between start and end.
     frame.probe = new Probe();
     frame.probe.open();

@@ -8,13 +8,13 @@
 import { autoStartMonitor } from '../singleton';
 import type { RunState } from '../run/state';
 import type { RowsOption } from '../types';
-import { slot, RUN_KEY } from './global';
+import { slot, RUN_KEY, type RunBox } from './global';
 import { callStage } from './invoke';
 import { StageDefinition } from './stage';
 
-/** A monitor as the wrapper sees it: whatever holds a run under RUN_KEY (any copy of the package). */
+/** A monitor as the wrapper sees it: whatever holds a run box under RUN_KEY (any copy of the package). */
 export interface RunHolder {
-  readonly [RUN_KEY]: RunState | undefined;
+  readonly [RUN_KEY]: RunBox<RunState>;
 }
 
 /** What a hook asks for: a stage name (or '' until `resolveName` knows it), rows, metadata, a monitor. */
@@ -65,18 +65,18 @@ export function hookFunction(spec: HookSpec): Hooked {
 
 function makeWrapper(def: StageDefinition, monitor: RunHolder | undefined): (...args: unknown[]) => unknown {
   const fn = def.fn;
-  // A monitor given explicitly is held weakly: wrapped functions live as long as the program's
-  // classes and modules, and must not keep a monitor (and its last report) alive after the
-  // program let go of it. A monitor no one else holds has no run to record into.
-  const explicit = monitor === undefined ? undefined : new WeakRef(monitor);
+  // A monitor given explicitly: only its run box is kept (see RUN_KEY). Wrapped functions live as
+  // long as the program's classes and modules, and must not keep a monitor alive after the
+  // program let go of it.
+  const explicit = monitor?.[RUN_KEY];
   // Named so that it reads as stagemeter's in a stack trace or a profile.
   const wrapped = function stagemeterHook(this: unknown, ...args: unknown[]): unknown {
     if (new.target !== undefined) return Reflect.construct(fn, args, new.target === wrapped ? fn : new.target);
-    const holder = (explicit !== undefined ? explicit.deref() : slot.monitor) as RunHolder | undefined;
-    const run = holder?.[RUN_KEY];
+    const box = explicit ?? (slot.monitor as RunHolder | undefined)?.[RUN_KEY];
+    const run = box?.run;
     if (run !== undefined) return callStage(run, def, this, ...args);
     if (explicit !== undefined || slot.autoStart === false) return Reflect.apply(fn, this, args);
-    const started = autoStartMonitor()?.[RUN_KEY];
+    const started = autoStartMonitor()?.[RUN_KEY].run;
     return started !== undefined ? callStage(started, def, this, ...args) : Reflect.apply(fn, this, args);
   };
   copyIdentity(fn, wrapped);

@@ -129,49 +129,62 @@ export class Probe {
   }
 }
 
-/** The probe budget of one run: the pool for stages' first probes. */
+/** What the budget reads and writes on a stage's figures. */
+export interface ProbeCredit {
+  /** Probe spend earned and not spent, ns. */
+  probeCreditNs: number;
+  /** What one probed call costs here, ns: a call is probed when the credit reaches it. */
+  probePriceNs: number;
+  /** Most credit a stage may hold, ns (MAX_CREDIT_PROBES probes). */
+  probeCreditCapNs: number;
+}
+
+/**
+ * The probe budget of one run. A stage's calls earn credit as they end (`earn`, two arithmetic
+ * operations on the hot path) and a call is probed when the credit covers its price (one
+ * comparison, `due`); a stage's first call may draw on the run's pool instead.
+ */
 export class ProbeBudget {
   readonly #t0: number;
-  readonly #defaultPriceNs: number;
+  readonly defaultPriceNs: number;
   #poolSpentNs = 0;
 
   constructor(t0: number) {
     this.#t0 = t0;
-    this.#defaultPriceNs = hotProbePriceNs() * COLD_FACTOR + PATH_NS;
+    this.defaultPriceNs = hotProbePriceNs() * COLD_FACTOR + PATH_NS;
   }
 
-  /** Whether the next call of a stage with this credit, price and probe count gets probes. */
-  grant(stats: { probeCreditNs: number; probePriceNs: number; probedCalls: number }): boolean {
-    const price = stats.probePriceNs > 0 ? stats.probePriceNs : this.#defaultPriceNs;
-    if (stats.probeCreditNs >= price) {
-      stats.probeCreditNs -= price;
-      return true;
-    }
-    if (stats.probedCalls > 0) return false;
+  /** A stage's first call in the run: its price, and credit for one probe if the run's pool can pay. */
+  open(stats: ProbeCredit): void {
+    const price = this.defaultPriceNs;
+    stats.probePriceNs = price;
+    stats.probeCreditCapNs = MAX_CREDIT_PROBES * price;
     const pool = INITIAL_POOL_NS + (now() - this.#t0) * 1e6 * PROBE_SHARE - this.#poolSpentNs;
-    if (pool < price) return false;
-    this.#poolSpentNs += price;
+    if (pool >= price) {
+      this.#poolSpentNs += price;
+      stats.probeCreditNs += price;
+    }
+  }
+
+  /** Whether the stage's next call is probed (its credit is then spent). */
+  static due(stats: ProbeCredit): boolean {
+    if (stats.probeCreditNs < stats.probePriceNs) return false;
+    stats.probeCreditNs -= stats.probePriceNs;
     return true;
   }
 
-  /** A call of `durationMs` earns its stage probe credit. */
-  static earn(stats: { probeCreditNs: number; probePriceNs: number }, durationMs: number, defaultPriceNs: number): void {
-    const c = stats.probeCreditNs + durationMs * 1e6 * PROBE_SHARE + ALLOWANCE_NS;
-    const cap = MAX_CREDIT_PROBES * (stats.probePriceNs > 0 ? stats.probePriceNs : defaultPriceNs);
-    stats.probeCreditNs = c < cap ? c : cap;
-  }
-
-  get defaultPriceNs(): number {
-    return this.#defaultPriceNs;
-  }
-
   /** A probed call's measured price updates its stage's: readings plus bookkeeping, a moving average clamped at twice the last. */
-  static price(stats: { probePriceNs: number }, probe: Probe): void {
+  static price(stats: ProbeCredit, probe: Probe): void {
     const measured = probe.spentNs + PATH_NS;
     const prev = stats.probePriceNs;
-    stats.probePriceNs = prev > 0 ? prev * 0.75 + Math.min(measured, 2 * prev) * 0.25 : measured;
+    const price = prev > 0 ? prev * 0.75 + Math.min(measured, 2 * prev) * 0.25 : measured;
+    stats.probePriceNs = price;
+    stats.probeCreditCapNs = MAX_CREDIT_PROBES * price;
   }
 }
+
+/** What a call of `durationMs` earns its stage, ns. */
+export const creditOf = (durationMs: number): number => durationMs * (1e6 * PROBE_SHARE) + ALLOWANCE_NS;
 
 /** The frame fields the segment tracker reads (the call path's Frame has them). */
 interface ProbedFrame {

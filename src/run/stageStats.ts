@@ -38,10 +38,10 @@ export class StageStats {
   stride = 1;
   kept = 0;
   // Probes (see probes.ts)
-  /** Probe spend this stage has earned and not spent, ns. */
+  /** Probe spend this stage has earned and not spent, its price and cap, ns (see ProbeBudget). */
   probeCreditNs = 0;
-  /** What one probed call costs more than a plain one here, ns (0 until measured). */
   probePriceNs = 0;
+  probeCreditCapNs = 0;
   probedCalls = 0;
   /** Wall time of the probed calls, ms, and of their segments on the thread (the async ones' time not spent waiting). */
   probedWallMs = 0;

@@ -128,6 +128,7 @@ export class RunState {
     stats = new StageStats(name, this.statsList.length);
     this.stats.set(name, stats);
     this.statsList.push(stats);
+    this.probes.open(stats);
     return stats;
   }
 
