@@ -20,9 +20,12 @@ export { analyzeMemoryTrend, builtinAnalyzers, runAnalysis } from '../analyzers'
 // Report
 export { generatePerformanceReportJson, reportSchema } from './report';
 export { formatReportSummary } from './summary';
+export { generateHtmlReport } from './report/html';
+export { generateTraceEvents } from './report/trace';
 export { VERSION } from './version';
 
 export type { ConfigIssue } from './errors';
+export type { TraceEvent, TraceFile } from './report/trace';
 export type { MemoryTrendOptions, TrendSample } from '../analyzers';
 export type {
   Analyzer,
