@@ -212,8 +212,19 @@ describeWithChromium('the HTML report in chromium', () => {
     await page.click('#reset-zoom');
 
     mkdirSync(ARTIFACTS, { recursive: true });
+    // Chart values on hover.
+    await page.locator('#chart-memory').scrollIntoViewIfNeeded();
+    const chart = (await page.locator('#chart-memory .u-over').boundingBox())!;
+    await page.mouse.move(chart.x + chart.width * 0.5, chart.y + chart.height * 0.5, { steps: 3 });
+    await page.waitForSelector('#tooltip', { state: 'visible' });
+    expect(await page.textContent('#tooltip')).toMatch(/rss: [\d,.]+ MB.*heap used: [\d,.]+ MB/);
+
+    // The screenshot: top of the page, the tooltip over the audit bar.
     await page.evaluate(() => (globalThis as unknown as { scrollTo(x: number, y: number): void }).scrollTo(0, 0));
-    await page.mouse.move(x, y);
+    const again = await page.evaluate((i) => window.stagemeter.barBox(i), target.index);
+    await page.mouse.move(again.x + again.width / 2 - 10, again.y + again.height / 2);
+    await page.mouse.move(again.x + again.width / 2, again.y + again.height / 2, { steps: 3 });
+    await page.waitForSelector('#tooltip', { state: 'visible' });
     await page.screenshot({ path: join(ARTIFACTS, 'html-report.png'), fullPage: true });
     writeFileSync(join(ARTIFACTS, 'html-report.html'), html);
     writeFileSync(join(ARTIFACTS, 'html-report-timing.json'), `${JSON.stringify({ htmlBytes: Buffer.byteLength(html), calls: report.stages.length, samples: report.memory.samples.length, generateMs, pageReadyMs: readyMs, gotoToReadyMs: loadMs }, null, 2)}\n`);

@@ -27,7 +27,13 @@ const int = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 const dec1 = new Intl.NumberFormat('en-US', { maximumFractionDigits: 1, minimumFractionDigits: 1 });
 const dec2 = new Intl.NumberFormat('en-US', { maximumFractionDigits: 2, minimumFractionDigits: 2 });
 
-/** A duration in ms as text: "1.23 s", "456 ms", "7.89 ms", "12 µs". */
+/**
+ * A duration in ms as text, in the unit that reads best.
+ *
+ * @example
+ * formatMs(1234); // '1.23 s'
+ * formatMs(0.012); // '12 µs'
+ */
 export function formatMs(ms: unknown): string {
   if (!finite(ms)) return '–';
   const a = Math.abs(ms);
