@@ -20,6 +20,8 @@ export {
   generatePerformanceReportJson,
   reportSchema,
   formatReportSummary,
+  generateHtmlReport,
+  generateTraceEvents,
   VERSION,
 } from './index.js';
 export type * from './index.js';

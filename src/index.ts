@@ -21,9 +21,12 @@ export { analyzeMemoryTrend, builtinAnalyzers, runAnalysis } from '../analyzers'
 export { reportSchema } from './report/build';
 export { generatePerformanceReportJson } from './report/write';
 export { formatReportSummary } from './summary';
+export { generateHtmlReport } from './report/html';
+export { generateTraceEvents } from './report/trace';
 export { VERSION } from './version';
 
 export type { ConfigIssue } from './errors';
+export type { TraceEvent, TraceFile } from './report/trace';
 export type { MemoryTrendOptions, TrendSample } from '../analyzers';
 export type {
   Analyzer,
