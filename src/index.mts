@@ -21,5 +21,8 @@ export {
   reportSchema,
   formatReportSummary,
   VERSION,
+  captureOtelParent,
+  createOtelRunExporter,
+  exportRunToOtel,
 } from './index.js';
 export type * from './index.js';

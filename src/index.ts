@@ -22,8 +22,19 @@ export { generatePerformanceReportJson, reportSchema } from './report';
 export { formatReportSummary } from './summary';
 export { VERSION } from './version';
 
+// OpenTelemetry export (loads @opentelemetry/api only when called)
+export { captureOtelParent, createOtelRunExporter, exportRunToOtel } from './integrations/otel';
+
 export type { ConfigIssue } from './errors';
 export type { MemoryTrendOptions, TrendSample } from '../analyzers';
+export type {
+  OtelExportOptions,
+  OtelExportResult,
+  OtelMeterProviderLike,
+  OtelParent,
+  OtelRunExporter,
+  OtelTracerProviderLike,
+} from './integrations/otel';
 export type {
   Analyzer,
   AnalysisResult,
