@@ -25,7 +25,12 @@ class CountingExporter implements SpanExporter {
   }
 }
 
-/** A real report whose `stages` are `records` records: batches of a parent and 99 children. */
+/**
+ * A real report whose `stages` are `records` records: batches of a parent and 99 children.
+ *
+ * @example
+ * const report = reportWithRecords(100_000);   // report.stages.length === 100_000
+ */
 export function reportWithRecords(records: number): PerformanceReport {
   const monitor = createPerformanceMonitor({ enableMemoryTracking: false });
   const item = withStage('item', (x: number[]) => x.length, { monitor });
