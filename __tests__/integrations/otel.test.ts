@@ -311,6 +311,14 @@ describe('exportRunToOtel with the real SDK', () => {
     ]);
   });
 
+  test('with chunkSize Infinity every span is handed over before the call returns', async () => {
+    const { exporter } = memoryTracing();
+    const report = await realReport();
+    const pending = exportRunToOtel(report, undefined, { chunkSize: Infinity });
+    expect(exporter.getFinishedSpans()).toHaveLength(report.stages.length + 1);
+    expect((await pending).spans).toBe(report.stages.length + 1);
+  });
+
   test('a sampler that drops the run span, or no provider at all, exports nothing and says why', async () => {
     const report = await realReport();
     expect(await exportRunToOtel(report, undefined)).toMatchObject({ spans: 0, metrics: false, skipped: expect.stringContaining('no OpenTelemetry tracer provider') });
@@ -397,6 +405,17 @@ describe('checkpoints', () => {
     const m = await collectMetrics(reader);
     expect(pointsByStage<number>(m.get('stagemeter.stage.calls'))).toEqual(new Map([['load', 1], ['inner', 4], ['outer', 1]]));
     expect(pointsByStage<{ count: number }>(m.get('stagemeter.stage.duration')).get('inner')?.count).toBe(4);
+  });
+
+  test('exports called without waiting for each other run one after the other and send each record once', async () => {
+    const { exporter } = memoryTracing();
+    const report = await realReport();
+    const exp = createOtelRunExporter(undefined, { chunkSize: 2 });
+    const results = await Promise.all([exp.exportCheckpoint(report), exp.exportCheckpoint(report), exp.exportFinal(report), exp.exportCheckpoint(report)]);
+    expect(results.map((r) => r.spans)).toEqual([report.stages.length, 0, 1, 0]);
+    expect(results[3]!.skipped).toBe('the run was already exported');
+    expect(byCallId(exporter.getFinishedSpans()).size).toBe(report.stages.length);
+    expect(exporter.getFinishedSpans()).toHaveLength(report.stages.length + 1);
   });
 
   test('a report of another run, or no report at all, is refused without touching the exporter', async () => {

@@ -206,6 +206,8 @@ class RunExporter implements OtelRunExporter {
   readonly #parent: OtelParent | undefined;
   readonly #options: OtelExportOptions;
   #queue: Promise<unknown> = Promise.resolve();
+  /** No export is running or queued. */
+  #idle = true;
   #finished = false;
   #runId: string | undefined = undefined;
   #api: Api | undefined = undefined;
@@ -239,8 +241,14 @@ class RunExporter implements OtelRunExporter {
   }
 
   #enqueue(report: PerformanceReport, final: boolean): Promise<OtelExportResult> {
-    const next = this.#queue.then(() => this.#export(report, final));
+    // An export with nothing before it starts at once, so that its spans up to the first flush
+    // (all of them with `chunkSize: Infinity`) are handed over before this returns.
+    const next = this.#idle ? this.#export(report, final) : this.#queue.then(() => this.#export(report, final));
+    this.#idle = false;
     this.#queue = next;
+    void next.then(() => {
+      if (this.#queue === next) this.#idle = true;
+    });
     return next;
   }
 
