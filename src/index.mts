@@ -23,5 +23,8 @@ export {
   generateHtmlReport,
   generateTraceEvents,
   VERSION,
+  captureOtelParent,
+  createOtelRunExporter,
+  exportRunToOtel,
 } from './index.js';
 export type * from './index.js';

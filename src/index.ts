@@ -25,9 +25,20 @@ export { generateHtmlReport } from './report/html';
 export { generateTraceEvents } from './report/trace';
 export { VERSION } from './version';
 
+// OpenTelemetry export (loads @opentelemetry/api only when called)
+export { captureOtelParent, createOtelRunExporter, exportRunToOtel } from './integrations/otel';
+
 export type { ConfigIssue } from './errors';
 export type { TraceEvent, TraceFile } from './report/trace';
 export type { MemoryTrendOptions, TrendSample } from '../analyzers';
+export type {
+  OtelExportOptions,
+  OtelExportResult,
+  OtelMeterProviderLike,
+  OtelParent,
+  OtelRunExporter,
+  OtelTracerProviderLike,
+} from './integrations/otel';
 export type {
   Analyzer,
   AnalysisResult,
