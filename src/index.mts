@@ -19,6 +19,9 @@ export {
   runAnalysis,
   generatePerformanceReportJson,
   reportSchema,
+  MergeError,
+  mergeReports,
+  parseReportText,
   formatReportSummary,
   VERSION,
 } from './index.js';

@@ -19,11 +19,13 @@ export { analyzeMemoryTrend, builtinAnalyzers, runAnalysis } from '../analyzers'
 
 // Report
 export { generatePerformanceReportJson, reportSchema } from './report';
+export { MergeError, mergeReports, parseReportText } from './report/merge';
 export { formatReportSummary } from './summary';
 export { VERSION } from './version';
 
 export type { ConfigIssue } from './errors';
 export type { MemoryTrendOptions, TrendSample } from '../analyzers';
+export type { MergeErrorCode, MergeOptions } from './report/merge';
 export type {
   Analyzer,
   AnalysisResult,
@@ -35,6 +37,7 @@ export type {
   MemorySample,
   MemorySpike,
   MemoryTrend,
+  MergedProcess,
   MonitoredStageOptions,
   MonitorOptions,
   PerformanceMonitorLike,
@@ -46,6 +49,7 @@ export type {
   RunData,
   RunInfo,
   Severity,
+  SketchJson,
   StageFidelity,
   StageMetrics,
   StageOptions,

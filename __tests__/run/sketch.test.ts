@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { prng } from '../../examples/random';
@@ -223,6 +224,14 @@ describe('QuantileSketch: encoding', () => {
     const text = JSON.stringify(hot.encode());
     // ~4.5 decades of calls in ~1 kB of JSON
     expect(text.length).toBeLessThan(2500);
+  });
+
+  test('the example of docs/report-format.md is what the sketch encodes', () => {
+    const doc = readFileSync(join(__dirname, '..', '..', 'docs', 'report-format.md'), 'utf8');
+    const json = /## Quantile sketch[\s\S]*?```json\n([\s\S]*?)```/.exec(doc)?.[1];
+    const sketch = sketchOf([0.81, 0.82, 0.83, 0.9, 0.91, 1.02, 1.05, 1.05, 1.3, 23.5]);
+    expect(JSON.parse(json!)).toEqual(sketch.encode());
+    expect(sketch.quantile(0.5)).toBeCloseTo(0.910, 3);
   });
 
   const valid = (): Record<string, unknown> => ({ v: 1, subBuckets: 64, count: 3, zeros: 1, min: 0, max: 2.01, sum: 3.02, offset: 0, counts: [1, -63, 1] });
