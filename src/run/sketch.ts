@@ -26,6 +26,10 @@
  * were merged (`sum` aside, which is a floating-point sum and can differ in its last digits).
  */
 
+import type { SketchJson } from '../types';
+
+export type { SketchJson };
+
 /** Relative error bound of every quantile the sketch returns (the layout gives 1/128 = 0.78 %). */
 export const QUANTILE_RELATIVE_ERROR = 0.01;
 
@@ -87,33 +91,6 @@ function middle(key: number): number {
   u32[HI] = (key << KEY_SHIFT) | HALF_BUCKET_BITS;
   u32[LO] = 0;
   return f64[0]!;
-}
-
-/**
- * The JSON form of a sketch (`stageSummaries[].sketch` in a report). Bucket `k` (an integer, may
- * be negative) holds the values in [2^e × (1 + s/64), 2^e × (1 + (s+1)/64)) ms with
- * e = floor(k / 64) and s = k − 64e. `counts` lists the buckets from `offset` up: a positive entry
- * is one bucket's count, a negative entry −n stands for n empty buckets; the first and last entries
- * are positive.
- */
-export interface SketchJson {
-  /** Format version: 1. */
-  v: 1;
-  /** Buckets per power of two: 64. */
-  subBuckets: 64;
-  /** Values added (zeros included, invalid ones not). */
-  count: number;
-  /** Values under 2^-32 ms. */
-  zeros: number;
-  /** NaN, negative or infinite inputs, not added (omitted when 0). */
-  invalid?: number;
-  /** Smallest and largest value added, and their sum, ms (0 when empty). */
-  min: number;
-  max: number;
-  sum: number;
-  /** Key of the first bucket of `counts` (0 when empty). */
-  offset: number;
-  counts: number[];
 }
 
 /** Thrown by {@link QuantileSketch.decode} for anything that is not a valid {@link SketchJson}; the message names the field. */
