@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createPerformanceMonitor, withStage } from '../../src/index';
+import { ConfigError, createPerformanceMonitor, withStage } from '../../src/index';
 import { ANALYSIS_FLAG_CODES, MergeError, mergeReports, parseReportText, type MergeErrorCode } from '../../src/report/merge';
 import { QUANTILE_RELATIVE_ERROR, QuantileSketch } from '../../src/run/sketch';
 import type { PerformanceReport, StageSummary } from '../../src/types';
@@ -422,6 +422,24 @@ describe('mergeReports refuses what it cannot merge, with a MergeError', () => {
       enumerable: true,
     });
     expectCode('invalid_report', () => mergeReports([a, b]), /report 2 is not a valid stagemeter report.*gotcha/);
+  });
+
+  test('invalid options are a ConfigError listing each', () => {
+    const bad = { sources: 'a.json', runName: '', thresholds: 5, analyzers: {}, colour: true } as unknown as Parameters<typeof mergeReports>[1];
+    let caught: unknown;
+    try {
+      mergeReports(reports(), bad);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    expect((caught as ConfigError).issues.map((i) => i.field).sort()).toEqual(['analyzers', 'colour', 'runName', 'sources', 'thresholds']);
+    const named = mergeReports(reports(), { runName: 'nightly', thresholds: { slowStageMs: 1 } });
+    expect(named.run.name).toBe('nightly');
+    // given thresholds are used (every stage is slow at 1 ms) and the default-thresholds note is gone
+    expect(named.bottlenecks.slowestStages.length).toBeGreaterThan(0);
+    expect(named.qualityFlags.some((f) => f.code === 'merge_default_thresholds')).toBe(false);
+    expect(mergeReports(reports()).qualityFlags.some((f) => f.code === 'merge_default_thresholds')).toBe(true);
   });
 
   test('every flag code the analysis raises is known to the merge (so input analysis flags are not carried)', () => {
