@@ -20,6 +20,7 @@ export { analyzeMemoryTrend, builtinAnalyzers, runAnalysis } from '../analyzers'
 // Report
 export { reportSchema } from './report/build';
 export { generatePerformanceReportJson } from './report/write';
+export { MergeError, mergeReports, parseReportText } from './report/merge';
 export { formatReportSummary } from './summary';
 export { generateHtmlReport } from './report/html';
 export { generateTraceEvents } from './report/trace';
@@ -31,6 +32,7 @@ export { captureOtelParent, createOtelRunExporter, exportRunToOtel } from './int
 export type { ConfigIssue } from './errors';
 export type { TraceEvent, TraceFile } from './report/trace';
 export type { MemoryTrendOptions, TrendSample } from '../analyzers';
+export type { MergeErrorCode, MergeOptions } from './report/merge';
 export type {
   OtelExportOptions,
   OtelExportResult,
@@ -50,6 +52,7 @@ export type {
   MemorySample,
   MemorySpike,
   MemoryTrend,
+  MergedProcess,
   MonitoredStageOptions,
   MonitorOptions,
   PerformanceMonitorLike,
@@ -61,6 +64,7 @@ export type {
   RunData,
   RunInfo,
   Severity,
+  SketchJson,
   StageFidelity,
   StageMetrics,
   StageOptions,

@@ -227,6 +227,8 @@ export interface StageMetrics {
   threadId?: number;
   /** Metadata of the stage (sanitised and redacted). */
   metadata?: Record<string, unknown>;
+  /** In a merged report: the `processes[].id` of the process that recorded the call. */
+  source?: string;
 }
 
 /**
@@ -267,8 +269,11 @@ export interface StageSummary {
   maxMs: number;
   /** Shortest call, ms. */
   minMs: number;
-  /** How the quantiles were computed: exact from every call, or from a sketch with 1 % relative error. */
-  quantiles: 'exact' | 'sketch';
+  /**
+   * How the quantiles were computed: `exact` from every call, `sketch` from a sketch with 1 %
+   * relative error, `records` (merged reports only) from the kept records, a sample of the calls.
+   */
+  quantiles: 'exact' | 'sketch' | 'records';
   rowsProcessed: number;
   /** Throughput: rowsProcessed / busyMs, rows/s (concurrent calls together, as the pipeline saw it). */
   rowsPerSecond: number;
@@ -310,6 +315,37 @@ export interface StageSummary {
    * Kept whether or not that call has a record in `stages`.
    */
   firstError?: { name: string; message: string; t: number };
+  /** The stage's timed call durations as a mergeable quantile sketch (see {@link SketchJson}). */
+  sketch?: SketchJson;
+}
+
+/**
+ * A mergeable quantile sketch of call durations, ms (docs/report-format.md, "Quantile sketch").
+ * Bucket `k` (an integer, may be negative) holds the values in [2^e × (1 + s/64),
+ * 2^e × (1 + (s+1)/64)) ms, with e = floor(k / 64) and s = k − 64e. `counts` lists the buckets
+ * from `offset` up: a positive entry is one bucket's count, a negative entry −n stands for n empty
+ * buckets; the first and last entries are positive.
+ */
+export interface SketchJson {
+  /** Format version: 1. */
+  v: 1;
+  /** Buckets per power of two: 64. */
+  subBuckets: 64;
+  /** Values in the sketch (zeros included, invalid inputs not). */
+  count: number;
+  /** Values under 2^-32 ms. */
+  zeros: number;
+  /** NaN, negative or infinite inputs, not added (absent when 0). */
+  invalid?: number;
+  /** Smallest value, ms (0 when empty). */
+  min: number;
+  /** Largest value, ms (0 when empty). */
+  max: number;
+  /** Sum of the values, ms. */
+  sum: number;
+  /** Key of the first bucket of `counts` (0 when empty). */
+  offset: number;
+  counts: number[];
 }
 
 /** One sampler tick. */
@@ -332,6 +368,8 @@ export interface MemorySample {
   span?: number;
   /** After downsampling, `heapUsedMb` is the lowest heap of the merged ticks and this the highest, MiB. */
   heapUsedMaxMb?: number;
+  /** In a merged report: the `processes[].id` of the process the sample was taken in. */
+  source?: string;
 }
 
 /** Event-loop delay over the run (perf_hooks `monitorEventLoopDelay`). */
@@ -463,6 +501,8 @@ export interface MemorySpike {
   stage?: string;
   /** Robust z-score of the jump (median/MAD). */
   score?: number;
+  /** In a merged report: the `processes[].id` of the process whose memory jumped. */
+  source?: string;
 }
 
 export interface Recommendation {
@@ -508,6 +548,45 @@ export interface ReportSummary {
   qualityFlagCounts: { info: number; warning: number; error: number };
 }
 
+/** One input report of a merged report (`processes[]`). */
+export interface MergedProcess {
+  /** `p1`, `p2`... in input order: the `source` of its records, samples and spikes. */
+  id: string;
+  /** The input report's `run.id`. */
+  runId: string;
+  name: string;
+  status: RunInfo['status'];
+  pid: number;
+  host: RunInfo['host'];
+  /** ISO-8601. */
+  startedAt: string;
+  /** ISO-8601. */
+  endedAt: string;
+  /** Its start after the merged run's start, ms: add it to the input report's `t` values. */
+  offsetMs: number;
+  durationMs: number;
+  /** Its `run.rowsProcessed`. */
+  rowsProcessed: number;
+  /** Stage calls, and failed ones. */
+  calls: number;
+  failedCalls: number;
+  /** Largest rss of the process, MiB. */
+  peakMemoryMb: number;
+  /** Process CPU over its run, percent of one core. */
+  avgCpuPercent: number;
+  /** Memory samples it took (all in `memory.samples`, with `source`). */
+  sampleCount: number;
+  /** The leak trend fitted on its own samples. */
+  memoryTrend: MemoryTrend;
+  /** Its memory efficiency score, 0-100, from its own samples. */
+  memoryEfficiencyScore: number;
+  endReason?: string;
+  fatalError?: { name: string; message: string };
+  metadata?: Record<string, unknown>;
+  /** The file the report was read from, when known. */
+  reportPath?: string;
+}
+
 /** The JSON report; validates against `docs/report.schema.json` ({@link reportSchema}). */
 export interface PerformanceReport {
   schemaVersion: 1;
@@ -525,6 +604,11 @@ export interface PerformanceReport {
     spikes: MemorySpike[];
     efficiencyScore: number;
     stageEfficiency?: Record<string, number>;
+    /**
+     * Merged reports: the largest sum of the processes' rss seen at one moment (MiB, at `t`),
+     * and the sum of their own peaks (the most the processes can have held at once).
+     */
+    concurrentPeak?: { rssMb: number; t: number; sumOfProcessPeaksMb: number };
   };
   eventLoop?: EventLoopStats;
   gc?: GcStats;
@@ -534,4 +618,6 @@ export interface PerformanceReport {
   qualityFlags: QualityFlag[];
   /** Where the report was written, or why it could not be. */
   output?: { path: string; written: boolean; error?: string };
+  /** Merged reports only: the reports merged, one per process. */
+  processes?: MergedProcess[];
 }

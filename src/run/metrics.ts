@@ -84,6 +84,8 @@ export function summarize(s: StageStats, keptDurations: number[]): StageSummary 
     recordsOmitted: calls - s.kept,
   };
   if (s.firstError !== undefined) summary.firstError = { ...s.firstError };
+  // Every call's duration, mergeable across processes (`stagemeter merge`).
+  summary.sketch = s.sketch.encode();
   return summary;
 }
 
