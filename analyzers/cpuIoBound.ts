@@ -1,79 +1,89 @@
 /**
- * `cpu_bound` / `io_bound` for slow stages: process CPU time against the stage's own wall time
- * (child stages' CPU and wall time subtracted): CPU-bound from 70 % of a core, I/O-bound up to 30 %
- * (10 % for a stage whose calls are all synchronous). A stage whose CPU was taken away rather than
- * given up (involuntary context switches dominate, see STARVED_SWITCHES_PER_SEC) is CPU-bound
- * whatever its CPU share. A stage that is mostly a container for its child stages (own time under
- * 10 % of its calls' time) gets neither: its children get their own.
+ * What a stage that matters (slow, or holding a large share of the run) spends its time on:
+ * `cpu_bound` (its own code keeps a core busy), `io_bound` (it waits for I/O or timers, or spends
+ * its CPU in system calls), or `thread_contention` (it waits while other stages hold the thread:
+ * neither its CPU nor I/O is the problem). CPU is the stage's own, measured over its calls'
+ * segments on the thread (see src/run/probes.ts), child stages subtracted. A stage that is mostly
+ * a container for its child stages (own time under 10 % of its calls' time) gets none of these:
+ * its children get their own.
  */
-import type { Finding } from '../src/types';
+import type { Finding, StageSummary } from '../src/types';
 import { defineAnalyzer } from './builtin';
+import { DOMINANT_SHARE_PERCENT } from './dominantStage';
 import { fmtMs, fmtNum, fmtPct } from './format';
 import { round } from './stats';
+import { waitedOnOthersMs } from './timeline';
+import type { RunView } from './view';
 
-/** CPU of one core at or above which a slow stage is CPU-bound, percent. */
+/** CPU of one core at or above which a stage is CPU-bound, percent. */
 export const CPU_BOUND_PERCENT = 70;
-/** CPU at or below which a slow stage is waiting (I/O, timers, locks), percent. */
+/** CPU at or below which a stage is waiting (I/O, timers, locks), percent. */
 export const IO_BOUND_PERCENT = 30;
 /**
  * The same for a synchronous stage, percent. A synchronous call cannot await anything: its time
  * off the CPU is blocking syscalls (sync I/O, child processes, Atomics.wait), or the process being
- * preempted on a busy host, which looks the same in CPU figures. A busy loop on a host where the
- * process gets a third of a core must not be called I/O-bound, so the bar is lower.
+ * preempted on a busy host, which looks the same in CPU figures; so the bar is lower.
  */
 export const SYNC_IO_BOUND_PERCENT = 10;
+/** A stage whose CPU is at least this share system time (and at least IO_BOUND_PERCENT of its time) is in system calls: file or network I/O. */
+export const SYSTEM_SHARE = 0.5;
+/** Waiting while other stages held the thread for at least this share of its time: contention, not I/O. */
+export const CONTENTION_SHARE = 0.5;
 /** Own time (without child stages) below this share of a stage's time: a container, not judged. */
 export const MIN_SELF_SHARE = 0.1;
 /**
  * Involuntary context switches per second at or above which (when they also outnumber the
  * voluntary ones) a stage's missing CPU was taken by the OS, not given up while waiting: the
- * process was preempted on an oversubscribed host. Measured on a 2-core VM: a busy loop alone on
- * its core sees ~12/s; sharing the core with another busy process, ~130/s at 50 % CPU; blocking
- * sync I/O shows thousands of voluntary switches a second instead.
+ * process was preempted on an oversubscribed host (a busy loop alone on its core sees ~10/s;
+ * sharing the core with another busy process, ~100/s; blocking I/O, thousands of voluntary ones).
  */
 export const STARVED_SWITCHES_PER_SEC = 50;
 
-function num(v: unknown): number {
-  return typeof v === 'number' ? v : 0;
+/** The stages worth judging: slow ones and those with a large share of the run. */
+function candidates(view: RunView): StageSummary[] {
+  const out = new Map<string, StageSummary>();
+  for (const s of view.slowStages) out.set(s.name, s);
+  for (const share of view.timeShare) {
+    if (share.sharePercent < DOMINANT_SHARE_PERCENT) continue;
+    const s = view.summaries.get(share.stage);
+    if (s !== undefined) out.set(s.name, s);
+  }
+  return [...out.values()];
 }
 
 /**
  * @example
- * cpuIoBound.analyze(run, { ...DEFAULT_THRESHOLDS, slowStageMs: 100 }); // [{ kind: 'cpu_bound', ... }]
+ * cpuIoBound.analyze(run, DEFAULT_THRESHOLDS); // [{ kind: 'cpu_bound', stage: 'parse', evidence: { cpuPercent: 97, ... } }]
  */
 export const cpuIoBound = defineAnalyzer('cpuIoBound', (view) => {
   const findings: Finding[] = [];
-  for (const s of view.slowStages) {
+  for (const s of candidates(view)) {
+    if (s.calls === 0 || !(s.totalMs > 0)) continue;
+    if (s.selfMs < MIN_SELF_SHARE * s.totalMs) continue;
     const times = view.timeline.stages.get(s.name);
-    let cpuPercent: number;
-    let wallMs: number;
-    let cpuMs: number;
-    let estimated: boolean;
-    let basis: string;
-    if (times !== undefined && times.sumMs > 0) {
-      if (times.selfWallMs < MIN_SELF_SHARE * times.sumMs) continue;
-      wallMs = times.selfWallMs;
-      cpuMs = times.selfCpuMs;
-      cpuPercent = wallMs > 0 ? (cpuMs / wallMs) * 100 : 0;
-      estimated = times.cpuEstimated;
-      basis = 'own time (child stages subtracted)';
-    } else {
-      wallMs = s.totalMs;
-      cpuMs = s.cpu.userMs + s.cpu.systemMs;
-      cpuPercent = s.cpu.percent;
-      estimated = s.cpu.estimated;
-      basis = 'all calls';
-    }
-    const sync = s.syncCalls >= s.calls && s.calls > 0;
+    // Own CPU and own wall time: child stages' subtracted, from the kept records when there are any.
+    const fromRecords = times !== undefined && times.sumMs > 0 && times.selfWallMs > 0;
+    const wallMs = fromRecords ? times.selfWallMs : s.selfMs;
+    const cpuMs = fromRecords ? times.selfCpuMs : ((s.cpu.userMs + s.cpu.systemMs) * s.selfMs) / s.totalMs;
+    const cpuPercent = Math.min(100, wallMs > 0 ? (cpuMs / wallMs) * 100 : 0);
+    const cpuTotal = s.cpu.userMs + s.cpu.systemMs;
+    const systemShare = cpuTotal > 0 ? s.cpu.systemMs / cpuTotal : 0;
+    const sync = s.syncCalls >= s.calls;
+    const share = view.shareOf(s.name);
     const evidence: Record<string, unknown> = {
       cpuPercent: round(cpuPercent, 1),
       cpuMs: round(cpuMs, 3),
       wallMs: round(wallMs, 3),
-      sharePercent: view.shareOf(s.name).totalPercent,
-      basis,
-      estimated,
+      userMs: s.cpu.userMs,
+      systemMs: s.cpu.systemMs,
+      systemPercent: round(systemShare * 100, 1),
+      onThreadPercent: s.cpu.onThreadPercent ?? 0,
+      sharePercent: share.sharePercent,
+      estimated: s.cpu.estimated,
       synchronous: sync,
+      probedCalls: s.fidelity.probedCalls,
     };
+    if (s.fidelity.probedCalls === 0) continue; // nothing measured: no verdict
     // Context switches over the probed calls tell CPU taken away from CPU given up.
     const probedS = (s.cpu.probedWallMs ?? 0) / 1000;
     let starved = false;
@@ -85,31 +95,44 @@ export const cpuIoBound = defineAnalyzer('cpuIoBound', (view) => {
       evidence.voluntarySwitchesPerSec = round(voluntary, 1);
       evidence.starved = starved;
     }
-    if (cpuPercent >= CPU_BOUND_PERCENT) {
+    const of = `during its ${fmtMs(wallMs)} of own time`;
+    if (cpuPercent >= IO_BOUND_PERCENT && systemShare >= SYSTEM_SHARE) {
+      evidence.syscalls = true;
       findings.push({
-        kind: 'cpu_bound',
+        kind: 'io_bound',
         severity: 'warning',
         stage: s.name,
-        message: `${s.name} is CPU-bound: the process used ${fmtPct(cpuPercent)} of a core during its ${fmtMs(wallMs)} of own time`,
+        message: `${s.name} is in system calls: ${fmtPct(cpuPercent)} CPU ${of}, ${fmtPct(systemShare * 100)} of it system time (file or network I/O, syscalls), ${fmtMs(s.cpu.systemMs)} in all`,
         evidence,
       });
+    } else if (cpuPercent >= CPU_BOUND_PERCENT) {
+      findings.push({ kind: 'cpu_bound', severity: 'warning', stage: s.name, message: `${s.name} is CPU-bound: its own code used ${fmtPct(cpuPercent)} of a core ${of} (${fmtPct(systemShare * 100)} system time)`, evidence });
     } else if (starved) {
       findings.push({
         kind: 'cpu_bound',
         severity: 'warning',
         stage: s.name,
-        message: `${s.name} is CPU-bound but got only ${fmtPct(cpuPercent)} of a core during its ${fmtMs(wallMs)} of own time: the OS preempted the process ${fmtNum(num(evidence.involuntarySwitchesPerSec))} times a second, so the host is oversubscribed`,
+        message: `${s.name} is CPU-bound but got only ${fmtPct(cpuPercent)} of a core ${of}: the OS preempted the process ${fmtNum(Number(evidence.involuntarySwitchesPerSec))} times a second, so the host is oversubscribed`,
         evidence,
       });
     } else if (cpuPercent <= (sync ? SYNC_IO_BOUND_PERCENT : IO_BOUND_PERCENT)) {
-      const how = sync ? 'blocked synchronously (sync I/O, sleeps, locks)' : 'waiting (I/O, timers, locks)';
-      findings.push({
-        kind: 'io_bound',
-        severity: 'warning',
-        stage: s.name,
-        message: `${s.name} is I/O-bound: only ${fmtPct(cpuPercent)} CPU during its ${fmtMs(wallMs)} of own time; it spends the rest ${how}`,
-        evidence,
-      });
+      const waitedMs = sync ? 0 : waitedOnOthersMs(view.run.stages, s.name);
+      const busy = times !== undefined && times.totalMs > 0 ? times.totalMs : s.busyMs;
+      const waitedShare = busy > 0 ? waitedMs / busy : 0;
+      if (waitedShare >= CONTENTION_SHARE) {
+        evidence.waitedOnOthersMs = round(waitedMs, 3);
+        evidence.waitedOnOthersPercent = round(waitedShare * 100, 1);
+        findings.push({
+          kind: 'thread_contention',
+          severity: 'info',
+          stage: s.name,
+          message: `${s.name} mostly waits for the thread: other stages' synchronous calls held it for ${fmtPct(waitedShare * 100)} of the time ${s.name} was open; its own code used ${fmtPct(cpuPercent)} CPU ${of}. Speed up the stages beside it, not this one`,
+          evidence,
+        });
+      } else {
+        const how = sync ? 'blocked synchronously (sync I/O, sleeps, locks)' : 'waiting (I/O, timers, locks)';
+        findings.push({ kind: 'io_bound', severity: 'warning', stage: s.name, message: `${s.name} is I/O-bound: only ${fmtPct(cpuPercent)} CPU ${of}; it spends the rest ${how}`, evidence });
+      }
     }
   }
   return findings;

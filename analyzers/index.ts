@@ -11,6 +11,7 @@ import type { AnalysisResult, Analyzer, Finding, MemoryTrend, QualityFlag, Recom
 import { resolveThresholds, type BuiltinAnalyzer } from './builtin';
 import { callSkew } from './callSkew';
 import { cpuIoBound } from './cpuIoBound';
+import { dominantStage } from './dominantStage';
 import { runEfficiency, stageEfficiency, type RunEfficiency } from './efficiency';
 import { eventLoopBlocked } from './eventLoopBlocked';
 import { gcPressure } from './gcPressure';
@@ -32,6 +33,7 @@ export type { MemoryTrendOptions, TrendSample } from './memoryTrend';
 
 const BUILTINS: readonly BuiltinAnalyzer[] = Object.freeze([
   stageFailures,
+  dominantStage,
   slowStages,
   cpuIoBound,
   lowThroughput,

@@ -1,12 +1,11 @@
 /**
  * `low_throughput`: stages that process rows at fewer than `minThroughputRowsPerSec` (default
- * 1000) rows per second of wall time. Only stages that report rows; concurrent calls share their
- * wall time (rows / time during which at least one call was running).
+ * 1000) rows per second of busy time (the summary's `rowsPerSecond`: rows over the time during
+ * which at least one call was open, so concurrent calls count together). Only stages that report rows.
  */
 import type { Finding } from '../src/types';
 import { defineAnalyzer } from './builtin';
 import { fmtMs, fmtNum, fmtPct, fmtRate } from './format';
-import { round } from './stats';
 
 /** A low-throughput stage taking at least this share of the run is a warning; below, info. */
 export const LOW_THROUGHPUT_WARNING_SHARE_PERCENT = 10;
@@ -20,25 +19,24 @@ export const lowThroughput = defineAnalyzer('lowThroughput', (view) => {
   const findings: Finding[] = [];
   if (!(min > 0)) return findings;
   for (const s of view.run.stageSummaries) {
-    if (!(s.rowsProcessed > 0)) continue;
-    const share = view.shareOf(s.name);
-    const wallMs = share.totalMs > 0 ? share.totalMs : s.totalMs;
-    if (!(wallMs > 0)) continue;
-    const rowsPerSecond = (s.rowsProcessed / wallMs) * 1000;
+    if (!(s.rowsProcessed > 0) || !(s.busyMs > 0)) continue;
+    // rows over the time at least one call was open: concurrent calls together, as the pipeline saw them
+    const rowsPerSecond = s.rowsPerSecond;
     if (rowsPerSecond >= min) continue;
+    const share = view.shareOf(s.name);
     findings.push({
       kind: 'low_throughput',
       severity: share.totalPercent >= LOW_THROUGHPUT_WARNING_SHARE_PERCENT ? 'warning' : 'info',
       stage: s.name,
-      message: `${s.name} processed ${fmtRate(rowsPerSecond)} rows/s, under the ${fmtNum(min)} rows/s minimum (${fmtNum(s.rowsProcessed)} rows in ${fmtMs(wallMs)}, ${fmtPct(share.totalPercent)} of the run)`,
+      message: `${s.name} processed ${fmtRate(rowsPerSecond)} rows/s, under the ${fmtNum(min)} rows/s minimum (${fmtNum(s.rowsProcessed)} rows in ${fmtMs(s.busyMs)} of busy time, ${fmtPct(share.totalPercent)} of the run)`,
       evidence: {
-        rowsPerSecond: round(rowsPerSecond, 3),
+        rowsPerSecond,
         minRowsPerSecond: min,
         rowsProcessed: s.rowsProcessed,
-        wallMs: round(wallMs, 3),
-        perCallRowsPerSecond: s.rowsPerSecond,
+        busyMs: s.busyMs,
+        rowsPerCallSecond: s.rowsPerCallSecond,
         calls: s.calls,
-        sharePercent: share.totalPercent,
+        busyPercent: share.totalPercent,
       },
     });
   }

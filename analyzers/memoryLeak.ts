@@ -1,34 +1,17 @@
 /**
- * `memory_leak`: the post-GC heap floor grows (see `analyzeMemoryTrend`), with the stage that most
- * plausibly holds the memory: the one whose calls left the most heap behind, when that accounts for
- * at least a quarter of the floor's growth.
+ * `memory_leak`: the post-GC heap floor grows (see `analyzeMemoryTrend`), with the stage it
+ * follows when one can be named from what was kept (see leakAttribution.ts): the floor's growth
+ * regressed on each stage's busy time, window by window. Its size is the floor's growth that stage
+ * explains; with no such stage the finding says the heap grew and names none.
  */
 import type { Finding } from '../src/types';
 import { defineAnalyzer } from './builtin';
 import { fmtMb, fmtMs, fmtNum, fmtP } from './format';
-import type { RunView } from './view';
+import { attributeLeak } from './leakAttribution';
 import { round } from './stats';
 
 /** The leak is an error when the memory budget would be reached within this many minutes. */
 export const LEAK_ERROR_WITHIN_MIN = 60;
-/** Share of the floor's growth a stage must have left behind to be named. */
-export const SUSPECT_SHARE = 0.25;
-
-/**
- * The stage whose calls left the most heap behind, if it explains enough of the growth.
- *
- * @example
- * leakSuspect(view, 40); // { stage: 'cache', retainedMb: 36 }
- */
-export function leakSuspect(view: RunView, floorGrowthMb: number): { stage: string; retainedMb: number } | undefined {
-  let best: { stage: string; retainedMb: number } | undefined;
-  for (const name of view.timeline.stages.keys()) {
-    const retainedMb = view.retainedMb(name);
-    if (retainedMb > 0 && (best === undefined || retainedMb > best.retainedMb)) best = { stage: name, retainedMb };
-  }
-  if (best === undefined || !(floorGrowthMb > 0) || best.retainedMb < SUSPECT_SHARE * floorGrowthMb) return undefined;
-  return best;
-}
 
 /**
  * @example
@@ -39,7 +22,7 @@ export const memoryLeak = defineAnalyzer('memoryLeak', (view) => {
   if (!trend.leakSuspected) return [];
   const details = trend.details ?? {};
   const floorGrowthMb = typeof details.floorGrowthMb === 'number' ? details.floorGrowthMb : 0;
-  const suspect = leakSuspect(view, floorGrowthMb);
+  const who = view.leakAttribution ?? attributeLeak([], 0, floorGrowthMb);
   const headroomMb = view.thresholds.maxMemoryMb - view.run.peakMemoryMb;
   const minutesToBudget = trend.slopeMbPerMin > 0 ? Math.max(0, headroomMb / trend.slopeMbPerMin) : undefined;
   const evidence: Record<string, unknown> = {
@@ -52,10 +35,21 @@ export const memoryLeak = defineAnalyzer('memoryLeak', (view) => {
     sampleCount: trend.sampleCount,
     floorGrowthMb,
     shape: details.shape,
+    attributionWindows: who.windows,
   };
   if (minutesToBudget !== undefined) evidence.minutesToBudget = round(minutesToBudget, 1);
-  if (suspect !== undefined) evidence.retainedMb = round(suspect.retainedMb, 3);
-  const where = suspect !== undefined ? `; ${suspect.stage} left ${fmtMb(suspect.retainedMb)} behind over its calls` : '';
+  if (who.stage !== undefined) {
+    evidence.retainedMb = round(who.retainedMb, 3);
+    evidence.mbPerBusySecond = round(who.mbPerBusySecond, 6);
+    evidence.attributionPValue = who.pValue;
+  } else {
+    evidence.attribution = who.reason;
+    if (who.tied !== undefined) evidence.tiedStages = who.tied;
+  }
+  const where =
+    who.stage !== undefined
+      ? `; it grows while ${who.stage} is busy: ${fmtMb(who.retainedMb)} of the floor's ${fmtMb(floorGrowthMb)} growth (${fmtNum(who.mbPerBusySecond, 3)} MB per second of ${who.stage}'s busy time, ${fmtP(who.pValue)})`
+      : `; no stage can be named (${who.reason ?? 'no stage follows it'})`;
   const recent = details.shape === 'growing-recently' ? ' since the middle of the run' : '';
   const budget = minutesToBudget !== undefined ? `; at this rate the ${fmtMb(view.thresholds.maxMemoryMb)} budget is reached in ${fmtMs(minutesToBudget * 60_000)}` : '';
   const finding: Finding = {
@@ -64,6 +58,6 @@ export const memoryLeak = defineAnalyzer('memoryLeak', (view) => {
     message: `Memory leak suspected: the post-GC heap floor grows ${fmtNum(trend.slopeMbPerMin, 2)} MB/min${recent} (${fmtP(trend.pValue ?? 1)}, ${trend.confidence} confidence, ${trend.sampleCount} samples)${where}${budget}`,
     evidence,
   };
-  if (suspect !== undefined) finding.stage = suspect.stage;
+  if (who.stage !== undefined) finding.stage = who.stage;
   return [finding];
 });

@@ -4,7 +4,7 @@
  * how much of the run is at stake. A slow stage's advice depends on whether it is CPU-bound,
  * I/O-bound or blocks the loop; one recommendation per category and stage, highest priority first.
  */
-import type { Finding, Recommendation } from '../src/types';
+import type { Finding, Recommendation, StageSummary } from '../src/types';
 import type { RunEfficiency } from './efficiency';
 import { fmtAt, fmtMb, fmtMs, fmtNum, fmtP, fmtPct, fmtRate } from './format';
 import type { RunView } from './view';
@@ -40,8 +40,8 @@ function down(p: Priority): Priority {
 /** Below this share of its total time in its own code, a slow stage is a wrapper of others. */
 const WRAPPER_SELF_SHARE = 0.2;
 
-/** The stages called from `stage`'s kept calls, by their own (self) share of the run, largest first. */
-function childrenBySelfTime(view: RunView, stage: string): Array<{ stage: string; selfPercent: number }> {
+/** The stages called from `stage`'s kept calls, by their exclusive share of the run, largest first. */
+function childrenByShare(view: RunView, stage: string): Array<{ stage: string; sharePercent: number }> {
   const ids = new Set<string>();
   for (const r of view.recordsOf(stage)) ids.add(r.id);
   const names = new Set<string>();
@@ -52,9 +52,27 @@ function childrenBySelfTime(view: RunView, stage: string): Array<{ stage: string
     if (r.parentId === undefined || r.name === stage || names.has(r.name)) continue;
     if (ids.has(r.parentId)) names.add(r.name);
   }
-  return [...names]
-    .map((name) => ({ stage: name, selfPercent: view.shareOf(name).selfPercent }))
-    .sort((a, b) => b.selfPercent - a.selfPercent);
+  return [...names].map((name) => ({ stage: name, sharePercent: view.shareOf(name).sharePercent })).sort((a, b) => b.sharePercent - a.sharePercent);
+}
+
+/** Per-call and per-row figures of a stage that spends CPU: rows per call, time per row, allocation, GC while it ran. */
+function cpuAdvice(view: RunView, stage: string, summary: StageSummary | undefined): string {
+  if (summary === undefined || summary.calls === 0) return 'profile it (node --cpu-prof) for its hot functions.';
+  const parts: string[] = [];
+  const perCallMs = summary.meanMs;
+  if (summary.rowsProcessed > 0) {
+    const usPerRow = (summary.totalMs * 1000) / summary.rowsProcessed;
+    parts.push(`${fmtNum(usPerRow, usPerRow < 10 ? 2 : 0)} µs per row over ${fmtNum(summary.rowsProcessed)} rows`);
+  }
+  const advice: string[] = [];
+  if (summary.calls >= 10_000 && perCallMs < 0.05) advice.push(`its ${fmtNum(summary.calls)} calls average ${fmtMs(perCallMs)}: pass it batches of rows instead of one row per call`);
+  const gcMs = view.gcByStage.get(stage) ?? 0;
+  const gcShare = summary.busyMs > 0 ? (gcMs / summary.busyMs) * 100 : 0;
+  if (gcShare >= 10) advice.push(`GC pauses take ${fmtPct(gcShare)} of its time: allocate less per row (reuse buffers and objects, avoid intermediate arrays and string concatenation)`);
+  else if (summary.meanHeapUsedDeltaMb > 1) advice.push(`a call allocates about ${fmtMb(summary.meanHeapUsedDeltaMb)} on the heap: allocate less per row`);
+  if (summary.syncCalls === summary.calls && summary.maxSyncMs >= 100) advice.push(`its calls hold the event loop up to ${fmtMs(summary.maxSyncMs)}: split the work into chunks or move it to a worker thread`);
+  advice.push('profile it (node --cpu-prof) to find the functions its time goes to');
+  return `${parts.length > 0 ? `${parts.join(', ')}; ` : ''}${advice.join('; ')}.`;
 }
 
 function priorityOf(f: Finding, sharePercent: number | undefined): Priority {
@@ -86,7 +104,7 @@ export function buildRecommendations(findings: readonly Finding[], view: RunView
     const e = f.evidence;
     const stage = f.stage;
     const share = stage !== undefined ? view.shareOf(stage) : undefined;
-    const sharePct = share?.totalPercent;
+    const sharePct = share?.sharePercent;
     switch (f.kind) {
       case 'stage_failed': {
         const first = e?.firstError as { name?: string; message?: string } | undefined;
@@ -100,49 +118,65 @@ export function buildRecommendations(findings: readonly Finding[], view: RunView
         );
         break;
       }
+      case 'dominant_stage':
       case 'slow_stage':
       case 'cpu_bound':
-      case 'io_bound': {
+      case 'io_bound':
+      case 'thread_contention': {
+        if (stage === undefined || share === undefined) break;
         // A stage whose time is mostly in the stages it calls (a per-month driver, say): the
-        // advice is where that time goes, ranked by their own time, not the wrapper itself.
-        if (f.kind === 'slow_stage' && share !== undefined && share.totalMs > 0 && share.selfMs < WRAPPER_SELF_SHARE * share.totalMs) {
-          const inside = childrenBySelfTime(view, stage!).slice(0, 3);
-          const where = inside.length > 0 ? `: its time is in the stages it calls, ${inside.map((c) => `${c.stage} (${fmtPct(c.selfPercent)} of the run in its own code)`).join(', ')}. Start with those` : '';
-          add('slow_stage', stage, priorityOf(f, share.selfPercent), `${stage} takes ${fmtPct(sharePct ?? 0)} of the run (slowest call ${fmtMs(num(e, 'durationMs'))}) but only ${fmtPct(share.selfPercent)} in its own code${where}.`);
+        // advice is where that time goes, ranked by their own share of the run.
+        if (share.totalMs > 0 && share.selfMs < WRAPPER_SELF_SHARE * share.totalMs) {
+          if (f.kind !== 'slow_stage' && f.kind !== 'dominant_stage') break;
+          const inside = childrenByShare(view, stage).slice(0, 3);
+          const where = inside.length > 0 ? `: its time is in the stages it calls, ${inside.map((c) => `${c.stage} (holds ${fmtPct(c.sharePercent)} of the run)`).join(', ')}. Start with those` : '';
+          add('slow_stage', stage, priorityOf(f, share.sharePercent), `${stage} is open ${fmtPct(share.totalPercent)} of the run but holds only ${fmtPct(share.sharePercent)} of it itself${where}.`);
           break;
         }
-        // one piece of advice per slow stage, shaped by what it spends its time on
-        const slow = f.kind === 'slow_stage' ? f : byStage('slow_stage', stage);
+        const waits = byStage('thread_contention', stage);
+        if (waits !== undefined) {
+          add('thread_contention', stage, 'low', `${stage} mostly waits while other stages hold the thread (${fmtPct(num(waits.evidence, 'waitedOnOthersPercent'))} of its time); it holds ${fmtPct(share.sharePercent)} of the run itself. Speed up the stages beside it, or move their synchronous work off the thread.`);
+          break;
+        }
+        // one piece of advice per stage, shaped by what it spends its time on
+        const summary = view.summaries.get(stage);
+        const basis = byStage('slow_stage', stage) ?? byStage('dominant_stage', stage) ?? f;
+        const took = `${stage} holds ${fmtPct(share.sharePercent)} of the run (${fmtMs(share.shareMs)})`;
         const cpu = byStage('cpu_bound', stage);
         const io = byStage('io_bound', stage);
-        const basis = slow ?? f;
-        const took = `${stage} takes ${fmtPct(sharePct ?? 0)} of the run (slowest call ${fmtMs(num(slow?.evidence, 'durationMs'))}, ${fmtMs(share?.selfMs ?? 0)} in its own code)`;
         if (cpu !== undefined && cpu.evidence?.starved === true && num(cpu.evidence, 'cpuPercent') < 70) {
           add(
             'cpu_bound',
             stage,
-            priorityOf(basis, sharePct),
-            `${took} and needs the CPU, but the host gave it only ${fmtPct(num(cpu.evidence, 'cpuPercent'))} of a core (the OS preempted the process ${fmtNum(num(cpu.evidence, 'involuntarySwitchesPerSec'))} times a second): run it where it has a core to itself or with fewer processes beside it, then profile it (node --cpu-prof) if it is still slow.`,
+            priorityOf(basis, share.sharePercent),
+            `${took} and needs the CPU, but the host gave it only ${fmtPct(num(cpu.evidence, 'cpuPercent'))} of a core (the OS preempted the process ${fmtNum(num(cpu.evidence, 'involuntarySwitchesPerSec'))} times a second): run it where it has a core to itself or with fewer processes beside it.`,
           );
         } else if (cpu !== undefined) {
+          add('cpu_bound', stage, priorityOf(basis, share.sharePercent), `${took} and its own code keeps a core ${fmtPct(num(cpu.evidence, 'cpuPercent'))} busy: ${cpuAdvice(view, stage, summary)}`);
+        } else if (io !== undefined && io.evidence?.syscalls === true) {
           add(
-            'cpu_bound',
+            'io_bound',
             stage,
-            priorityOf(basis, sharePct),
-            `${took} and is CPU-bound at ${fmtPct(num(cpu.evidence, 'cpuPercent'))} of a core: profile it (node --cpu-prof) for hot functions, cut per-row work (precompile regexes, hoist lookups out of loops), or spread it over worker_threads.`,
+            priorityOf(basis, share.sharePercent),
+            `${took} and spends ${fmtPct(num(io.evidence, 'systemPercent'))} of its CPU in system calls (${fmtMs(num(io.evidence, 'systemMs'))}): it is doing file or network I/O or other syscalls, not computing. Write and read in larger blocks, avoid fsync per item, stream instead of reading whole files, or move the I/O off the thread (async fs, a worker).`,
           );
         } else if (io !== undefined) {
           const sync = io.evidence?.synchronous === true;
           add(
             'io_bound',
             stage,
-            priorityOf(basis, sharePct),
+            priorityOf(basis, share.sharePercent),
             sync
-              ? `${took} but uses only ${fmtPct(num(io.evidence, 'cpuPercent'))} CPU while blocking synchronously: replace the sync I/O (readFileSync, execSync, Atomics.wait) with async calls so the loop can do other work meanwhile.`
-              : `${took} but uses only ${fmtPct(num(io.evidence, 'cpuPercent'))} CPU: it mostly waits. Run its requests concurrently with a bounded limit, batch them, or cache repeated reads.`,
+              ? `${took} but its code uses only ${fmtPct(num(io.evidence, 'cpuPercent'))} CPU while blocking synchronously: replace the sync I/O (readFileSync, execSync, Atomics.wait) with async calls so the loop can do other work meanwhile.`
+              : `${took} but its code uses only ${fmtPct(num(io.evidence, 'cpuPercent'))} CPU: it mostly waits for I/O or timers. Run its requests concurrently with a bounded limit, batch them, or cache repeated reads.`,
           );
-        } else if (f.kind === 'slow_stage') {
-          add('slow_stage', stage, priorityOf(f, sharePct), `${took}, over the ${fmtMs(num(e, 'slowStageMs'))} threshold: start optimising there; its CPU use (${fmtPct(view.summaries.get(stage ?? '')?.cpu.percent ?? 0)}) is mixed, so profile both CPU and waits.`);
+        } else if (f.kind === 'slow_stage' || f.kind === 'dominant_stage') {
+          const cpuPct = summary?.cpu.percent ?? 0;
+          const what =
+            f.kind === 'dominant_stage'
+              ? `${took}: start there.`
+              : `${stage}'s slowest call took ${fmtMs(num(e, 'durationMs'))}, over the ${fmtMs(num(e, 'slowStageMs'))} threshold; it holds ${fmtPct(share.sharePercent)} of the run.`;
+          add(f.kind, stage, priorityOf(f, share.sharePercent), `${what} Its code uses ${fmtPct(cpuPct)} CPU over its calls (neither clearly computing nor clearly waiting): ${cpuAdvice(view, stage, summary)}`);
         }
         break;
       }
@@ -151,7 +185,7 @@ export function buildRecommendations(findings: readonly Finding[], view: RunView
           'low_throughput',
           stage,
           priorityOf(f, sharePct),
-          `${stage} processes ${fmtRate(num(e, 'rowsPerSecond'))} rows/s, under the ${fmtNum(num(e, 'minRowsPerSecond'))} rows/s minimum (${fmtNum(num(e, 'rowsProcessed'))} rows in ${fmtMs(num(e, 'wallMs'))}): work on batches of rows instead of one row per call or per await, and parallelise independent batches.`,
+          `${stage} processes ${fmtRate(num(e, 'rowsPerSecond'))} rows/s, under the ${fmtNum(num(e, 'minRowsPerSecond'))} rows/s minimum (${fmtNum(num(e, 'rowsProcessed'))} rows in ${fmtMs(num(e, 'busyMs'))} of busy time): work on batches of rows instead of one row per call or per await, and parallelise independent batches.`,
         );
         break;
       }
@@ -166,7 +200,10 @@ export function buildRecommendations(findings: readonly Finding[], view: RunView
       }
       case 'memory_leak': {
         const retained = num(e, 'retainedMb');
-        const where = stage !== undefined ? ` ${stage} left ${fmtMb(retained)} behind over its calls: look first at what it adds to long-lived structures (module-level caches, arrays, maps, listeners).` : ' No single stage left enough heap behind to be named.';
+        const where =
+          stage !== undefined
+            ? ` The floor grows while ${stage} is busy (${fmtMb(retained)} of its growth): look first at what ${stage} adds to long-lived structures (module-level caches, arrays, maps, listeners).`
+            : ` No stage's activity explains the growth (${str(e, 'attribution') ?? 'none follows it'}).`;
         const budget = num(e, 'minutesToBudget') > 0 ? ` At this rate the memory budget is reached in ${fmtMs(num(e, 'minutesToBudget') * 60_000)}.` : '';
         add(
           'memory_leak',

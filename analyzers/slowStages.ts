@@ -1,6 +1,6 @@
 /**
  * `slow_stage`: stages whose slowest call took longer than `slowStageMs` (default 30 s), with the
- * stage's share of the run's wall time (concurrency counted once) and its self time.
+ * stage's busy time and its exclusive share of the run (see shares.ts).
  */
 import { defineAnalyzer } from './builtin';
 import { fmtMs, fmtPct } from './format';
@@ -22,10 +22,10 @@ export const slowStages = defineAnalyzer('slowStages', (view) =>
       totalMs: s.totalMs,
       meanMs: s.meanMs,
       p95Ms: s.p95Ms,
-      wallMs: share.totalMs,
-      selfMs: share.selfMs,
-      sharePercent: share.totalPercent,
-      selfPercent: share.selfPercent,
+      busyMs: s.busyMs,
+      selfMs: s.selfMs,
+      busyPercent: share.totalPercent,
+      sharePercent: share.sharePercent,
     };
     if (slowest !== undefined) evidence.slowestAtMs = slowest.t;
     const calls = s.calls > 1 ? ` (${s.calls} calls, mean ${fmtMs(s.meanMs)})` : '';
@@ -33,7 +33,7 @@ export const slowStages = defineAnalyzer('slowStages', (view) =>
       kind: 'slow_stage',
       severity: 'warning' as const,
       stage: s.name,
-      message: `${s.name}: slowest call took ${fmtMs(s.maxMs)}, over the ${fmtMs(view.thresholds.slowStageMs)} threshold${calls}; it ran for ${fmtPct(share.totalPercent)} of the run (${fmtPct(share.selfPercent)} in its own code)`,
+      message: `${s.name}: slowest call took ${fmtMs(s.maxMs)}, over the ${fmtMs(view.thresholds.slowStageMs)} threshold${calls}; a call of it was open ${fmtPct(share.totalPercent)} of the run, and it holds ${fmtPct(share.sharePercent)} of the run itself`,
       evidence,
     };
   }),

@@ -327,3 +327,39 @@ export function namesOf(active: readonly ActiveRecord[], max = 3): string[] {
   }
   return seen;
 }
+
+/**
+ * How long another stage's synchronous call held the thread while a call of `name` was open, ms
+ * (the union of those stretches): time the stage spent waiting for the thread, not for I/O.
+ *
+ * @example
+ * waitedOnOthersMs(run.stages, 'cheap_wait'); // 449.2
+ */
+export function waitedOnOthersMs(records: readonly StageMetrics[], name: string): number {
+  const own: Array<[number, number]> = [];
+  const others: Array<[number, number]> = [];
+  for (const r of records) {
+    const end = r.t + Math.max(0, r.durationMs);
+    if (r.name === name) own.push([r.t, end]);
+    else if (r.sync) others.push([r.t, end]);
+  }
+  const union = (list: Array<[number, number]>): Array<[number, number]> => {
+    list.sort((a, b) => a[0] - b[0]);
+    const out: Array<[number, number]> = [];
+    for (const [a, b] of list) {
+      const last = out[out.length - 1];
+      if (last !== undefined && a <= last[1]) last[1] = Math.max(last[1], b);
+      else out.push([a, b]);
+    }
+    return out;
+  };
+  const u1 = union(own);
+  const u2 = union(others);
+  let total = 0;
+  let j = 0;
+  for (const [a, b] of u1) {
+    while (j < u2.length && u2[j]![1] <= a) j++;
+    for (let k = j; k < u2.length && u2[k]![0] < b; k++) total += Math.max(0, Math.min(b, u2[k]![1]) - Math.max(a, u2[k]![0]));
+  }
+  return total;
+}

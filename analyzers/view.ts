@@ -7,6 +7,8 @@ import type { MemorySample, MemorySpike, MemoryTrend, RunData, StageMetrics, Sta
 import { analyzeMemoryTrend } from './memoryTrend';
 import { detectSpikes, type DetectedSpike } from './spikes';
 import { clamp, LargestK, round } from './stats';
+import { attributeLeak, type LeakAttribution } from './leakAttribution';
+import { exclusiveShares } from './shares';
 import { buildTimeline, innermostActive, namesOf, type Interval, type Timeline } from './timeline';
 
 /** Ticks with GC pauses attributed to stages (the longest pauses first); bounds the sweep. */
@@ -18,13 +20,16 @@ export interface AttributedSpike extends DetectedSpike {
   stages: string[];
 }
 
-/** One entry of the report's `timeShare`. */
+/** One entry of the report's `timeShare` (see AnalysisResult.timeShare for what each figure means). */
 export interface TimeShareEntry {
   stage: string;
+  threadId: number;
   totalMs: number;
   selfMs: number;
+  shareMs: number;
   totalPercent: number;
   selfPercent: number;
+  sharePercent: number;
 }
 
 /**
@@ -43,6 +48,7 @@ export class RunView {
   #spikes: AttributedSpike[] | undefined;
   #gcByStage: Map<string, number> | undefined;
   #timeShare: TimeShareEntry[] | undefined;
+  #leak: LeakAttribution | undefined;
 
   constructor(run: RunData, thresholds: Thresholds) {
     this.run = run;
@@ -94,39 +100,42 @@ export class RunView {
   }
 
   /**
-   * Wall time and self time of every stage, ms and percent of the run: concurrency counted once,
-   * child stages subtracted from self time. Stages whose records were truncated are extrapolated
-   * from the kept records; stages without any record fall back to their summed durations.
+   * Every stage's time: busy wall time (`totalMs`: at least one call open, concurrency counted
+   * once), summed self time (`selfMs`: each call less its own children), and its exclusive share
+   * of its thread (`shareMs`: see shares.ts; a thread's shares never add up past the run).
+   * Percent of the run's duration; largest share first.
    */
   get timeShare(): readonly TimeShareEntry[] {
     if (this.#timeShare === undefined) {
       const duration = this.durationMs;
+      const pct = (ms: number): number => (duration > 0 ? round(clamp((ms / duration) * 100, 0, 100), 2) : 0);
+      const shares = exclusiveShares(this.run.stages, this.run.stageSummaries, duration);
+      const shareOf = new Map<string, { ms: number; threadId: number }>();
+      for (const s of shares) {
+        const e = shareOf.get(s.stage);
+        if (e === undefined || s.shareMs > e.ms) shareOf.set(s.stage, { ms: (e?.ms ?? 0) + s.shareMs, threadId: s.threadId });
+        else e.ms += s.shareMs;
+      }
       const out: TimeShareEntry[] = [];
       for (const summary of this.run.stageSummaries) {
         const times = this.timeline.stages.get(summary.name);
-        let totalMs: number;
-        let selfMs: number;
-        if (times === undefined) {
-          totalMs = summary.totalMs;
-          selfMs = summary.totalMs;
-        } else {
-          const k = this.extrapolation(summary.name);
-          totalMs = times.totalMs * k;
-          selfMs = times.selfMs * k;
-        }
-        if (duration > 0) {
-          totalMs = Math.min(totalMs, duration);
-          selfMs = Math.min(selfMs, totalMs);
-        }
+        const busyMs = typeof summary.busyMs === 'number' ? summary.busyMs : (times?.totalMs ?? summary.totalMs) * this.extrapolation(summary.name);
+        const selfMs = typeof summary.selfMs === 'number' ? summary.selfMs : (times?.selfWallMs ?? summary.totalMs) * this.extrapolation(summary.name);
+        const share = shareOf.get(summary.name);
+        // a stage without any kept record: its self time, as a synchronous stage's would be
+        const shareMs = share !== undefined ? share.ms : Math.min(selfMs, duration);
         out.push({
           stage: summary.name,
-          totalMs: round(Math.max(0, totalMs), 3),
+          threadId: share?.threadId ?? 0,
+          totalMs: round(Math.max(0, duration > 0 ? Math.min(busyMs, duration) : busyMs), 3),
           selfMs: round(Math.max(0, selfMs), 3),
-          totalPercent: duration > 0 ? round(clamp((totalMs / duration) * 100, 0, 100), 2) : 0,
-          selfPercent: duration > 0 ? round(clamp((selfMs / duration) * 100, 0, 100), 2) : 0,
+          shareMs: round(Math.max(0, shareMs), 3),
+          totalPercent: pct(busyMs),
+          selfPercent: pct(selfMs),
+          sharePercent: pct(shareMs),
         });
       }
-      out.sort((a, b) => b.totalMs - a.totalMs || b.selfMs - a.selfMs || (a.stage < b.stage ? -1 : 1));
+      out.sort((a, b) => b.shareMs - a.shareMs || b.totalMs - a.totalMs || (a.stage < b.stage ? -1 : 1));
       this.#timeShare = out;
     }
     return this.#timeShare;
@@ -134,7 +143,7 @@ export class RunView {
 
   /** The time-share entry of one stage. */
   shareOf(name: string): TimeShareEntry {
-    return this.timeShare.find((e) => e.stage === name) ?? { stage: name, totalMs: 0, selfMs: 0, totalPercent: 0, selfPercent: 0 };
+    return this.timeShare.find((e) => e.stage === name) ?? { stage: name, threadId: 0, totalMs: 0, selfMs: 0, shareMs: 0, totalPercent: 0, selfPercent: 0, sharePercent: 0 };
   }
 
   /** The memory trend of the post-GC heap floor (thresholds.minLeakSlopeMbPerMin as the leak slope). */
@@ -214,17 +223,22 @@ export class RunView {
     return this.#gcByStage;
   }
 
-  /**
-   * Heap growth a stage left behind over all its calls, MiB: the net growth of its measured calls
-   * (child stages subtracted) scaled to every call. Noisy per call (a GC inside a call makes its
-   * delta negative), meaningful summed over many.
-   */
+  /** Which stage the heap floor's growth follows, when the trend says the heap leaks (see leakAttribution.ts). */
+  get leakAttribution(): LeakAttribution | undefined {
+    if (this.#leak === undefined && this.trend.leakSuspected) {
+      const details = this.trend.details ?? {};
+      const growth = typeof details.floorGrowthMb === 'number' ? details.floorGrowthMb : 0;
+      const from = typeof details.warmupEndMs === 'number' ? details.warmupEndMs : 0;
+      const windowMs = typeof details.windowMs === 'number' ? details.windowMs : 0;
+      this.#leak = attributeLeak(this.run.samples, from, growth, windowMs);
+    }
+    return this.#leak;
+  }
+
+  /** The floor's growth a stage is found to hold, MiB (0 unless the leak is pinned on it). */
   retainedMb(name: string): number {
-    const times = this.timeline.stages.get(name);
-    const summary = this.summaries.get(name);
-    if (times === undefined || times.probedRecords === 0) return 0;
-    const calls = summary !== undefined ? Math.max(summary.calls, times.records) : times.records;
-    return (times.netSelfHeapDeltaMb / times.probedRecords) * calls;
+    const leak = this.leakAttribution;
+    return leak !== undefined && leak.stage === name ? leak.retainedMb : 0;
   }
 
   /** Stages whose slowest call exceeds `slowStageMs`, slowest first. */

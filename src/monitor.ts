@@ -88,6 +88,8 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
       const sampler = new Sampler(cfg.memorySamplingIntervalMs, run.t0, {
         onSample: (s) => {
           if (s.rssMb > run.peakRssMb) run.peakRssMb = s.rssMb;
+          const busy = run.busySinceLastTick();
+          if (busy !== undefined) s.stageBusyMs = busy;
           run.samples.add(s);
           markRate(run, s.t, run.rows().rows);
         },

@@ -368,6 +368,8 @@ export interface MemorySample {
   span?: number;
   /** After downsampling, `heapUsedMb` is the lowest heap of the merged ticks and this the highest, MiB. */
   heapUsedMaxMb?: number;
+  /** How long each stage was busy (at least one call open) since the previous sample, ms (stages with none are left out): what the leak attribution regresses the heap floor on. */
+  stageBusyMs?: Record<string, number>;
   /** In a merged report: the `processes[].id` of the process the sample was taken in. */
   source?: string;
 }
@@ -376,6 +378,7 @@ export interface MemorySample {
 export interface EventLoopStats {
   delayP50Ms: number;
   delayP99Ms: number;
+  /** The longest time the loop could not turn, ms: the monitor's largest delay, or the longest synchronous stage call when that was longer. */
   delayMaxMs: number;
   /** Mean delay, ms. */
   delayMeanMs: number;
@@ -530,8 +533,14 @@ export interface AnalysisResult {
   recommendations: Recommendation[];
   /** Flags added by the analysis (the collector's own flags are not repeated here). */
   qualityFlags: QualityFlag[];
-  /** Share of the run's wall time per stage: total (with children) and self (without). */
-  timeShare?: Array<{ stage: string; totalMs: number; selfMs: number; totalPercent: number; selfPercent: number }>;
+  /**
+   * Each stage's time, ms and percent of the run: `totalMs`, busy wall time (at least one call
+   * open; children's time included, so totals nest); `selfMs`, summed self time (each call less
+   * its own children: concurrent calls each count); `shareMs`, its exclusive share of its thread
+   * (each instant goes to the innermost synchronous call, or is split between the innermost open
+   * calls): a thread's shares add up to at most 100 % of the run. Largest share first.
+   */
+  timeShare?: Array<{ stage: string; threadId: number; totalMs: number; selfMs: number; shareMs: number; totalPercent: number; selfPercent: number; sharePercent: number }>;
 }
 
 // ---------------------------------------------------------------------------------------------

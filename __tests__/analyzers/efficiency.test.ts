@@ -47,8 +47,8 @@ describe('stageEfficiency', () => {
       ...Array.from({ length: 10 }, (_, k) => rec('churn', 1000 + k * 100, 100, { heapMb: k % 2 === 0 ? 5 : -5 })),
       rec('hot', 3000, 1, { memory: { heapUsedDeltaMb: 1, estimated: true }, fidelity: 'timing' }),
     ];
-    // load: growth 40 × 250/500 = 20, retention 30 × 250/500 = 15; churn: growth 40 × 5/500 = 0.4
-    expect(stageEfficiency(view(runOf({ stages })))).toEqual({ load: 65, churn: 99.6 });
+    // load: growth 40 × 250/500 = 20; churn: growth 40 × 5/500 = 0.4 (no retention: no heap samples, no leak pinned on either)
+    expect(stageEfficiency(view(runOf({ stages })))).toEqual({ load: 80, churn: 99.6 });
   });
 
   it('GC pauses during a stage lower its score', () => {

@@ -8,6 +8,7 @@ describe('builtinAnalyzers', () => {
   it('lists the built-in analyzers in the order they run', () => {
     expect(builtinAnalyzers.map((a) => a.name)).toEqual([
       'stageFailures',
+      'dominantStage',
       'slowStages',
       'cpuIoBound',
       'lowThroughput',
@@ -68,8 +69,8 @@ describe('runAnalysis', () => {
     expect(result.trend).toMatchObject({ leakSuspected: false, slopeMbPerMin: 0, sampleCount: 60 });
     expect(result.spikes).toEqual([{ t: 30_000, rssMb: 700, heapUsedMb: 100, stage: 'join', score: 1120 }]);
     expect(result.efficiencyScore).toBe(97);
-    // join: growth 40 × 50/500 = 4, retention 30 × 50/500 = 3, one spike 5
-    expect(result.stageEfficiency).toEqual({ join: 88 });
+    // join: growth 40 × 50/500 = 4, one spike 5 (no retention: the heap floor did not grow)
+    expect(result.stageEfficiency).toEqual({ join: 91 });
     expect(schemaErrors(run, result)).toEqual([]);
   });
 
@@ -97,8 +98,9 @@ describe('runAnalysis with analyzers that fail', () => {
     };
     const fine: Analyzer = { name: 'fine', analyze: () => [{ kind: 'custom', severity: 'info', message: 'hello' }] };
     const findings = runAnalysis(run, th(), [boom, fine]).bottlenecks.findings;
-    expect(findings.map((f) => f.kind)).toEqual(['stage_failed', 'analyzer_failed', 'custom']);
-    expect(findings[1]).toEqual({ kind: 'analyzer_failed', severity: 'warning', message: 'analyzer boom threw: out of range', evidence: { analyzer: 'boom', error: 'threw: out of range' } });
+    // load failed, holds the whole run and waits (no CPU): then boom's failure, then fine's finding
+    expect(findings.map((f) => f.kind)).toEqual(['stage_failed', 'dominant_stage', 'io_bound', 'analyzer_failed', 'custom']);
+    expect(findings[3]).toEqual({ kind: 'analyzer_failed', severity: 'warning', message: 'analyzer boom threw: out of range', evidence: { analyzer: 'boom', error: 'threw: out of range' } });
   });
 
   it('a built-in analyzer that throws becomes a finding about itself; the others still run', () => {
@@ -111,7 +113,9 @@ describe('runAnalysis with analyzers that fail', () => {
       },
     });
     const result = runAnalysis(run, slow);
+    // the two analyzers that read every record's `sync` fail, each as a finding of its own
     expect(result.bottlenecks.findings.filter((f) => f.kind === 'analyzer_failed')).toEqual([
+      { kind: 'analyzer_failed', severity: 'warning', message: 'analyzer cpuIoBound threw: unreadable record', evidence: { analyzer: 'cpuIoBound', error: 'threw: unreadable record' } },
       { kind: 'analyzer_failed', severity: 'warning', message: 'analyzer eventLoopBlocked threw: unreadable record', evidence: { analyzer: 'eventLoopBlocked', error: 'threw: unreadable record' } },
     ]);
     expect(result.bottlenecks.slowestStages).toEqual(['parse', 'load']);
@@ -123,14 +127,14 @@ describe('runAnalysis with analyzers that fail', () => {
     const invalid = { name: 'invalid', analyze: () => [{ kind: '', severity: 'info', message: '' }, { kind: 'ok', severity: 'info', message: 'm', junk: 1, evidence: { big: 5n, nan: Number.NaN } }] } as unknown as Analyzer;
     const noFunction = { name: 'broken' } as unknown as Analyzer;
     const findings = runAnalysis(run, th(), [asyncOne, notArray, invalid, noFunction]).bottlenecks.findings;
-    expect(findings.slice(1).map((f) => f.message)).toEqual([
+    expect(findings.slice(3).map((f) => f.message)).toEqual([
       'analyzer async returned a Promise: analyzers must be synchronous',
       'analyzer object returned object instead of an array of findings',
       'm',
       'analyzer invalid returned 1 invalid finding(s), left out: a finding has no kind (a non-empty string)',
       'analyzer broken threw: has no analyze(run, thresholds) function',
     ]);
-    expect(findings[3]).toEqual({ kind: 'ok', severity: 'info', message: 'm', evidence: { big: '5', nan: 'NaN' } });
+    expect(findings[5]).toEqual({ kind: 'ok', severity: 'info', message: 'm', evidence: { big: '5', nan: 'NaN' } });
   });
 
   it('user analyzers get a copy of the recorded run and the thresholds', () => {
@@ -155,7 +159,7 @@ describe('runAnalysis with analyzers that fail', () => {
     };
     const result = runAnalysis(run, slow, [vandal]);
     expect(JSON.stringify(run)).toBe(before);
-    expect(result.bottlenecks.findings.map((f) => f.kind)).toEqual(['stage_failed', 'slow_stage', 'io_bound']);
+    expect(result.bottlenecks.findings.map((f) => f.kind)).toEqual(['stage_failed', 'dominant_stage', 'slow_stage', 'io_bound']);
   });
 
   it('every failed analyzer is also a quality flag', () => {
@@ -222,6 +226,6 @@ describe('exports', () => {
 
   it('records with parents outside the kept records are treated as top-level', () => {
     const orphan: StageMetrics = rec('child', 0, 200, { parentId: 'gone' });
-    expect(runAnalysis(runOf({ stages: [orphan] }), slow).timeShare).toEqual([{ stage: 'child', totalMs: 200, selfMs: 200, totalPercent: 100, selfPercent: 100 }]);
+    expect(runAnalysis(runOf({ stages: [orphan] }), slow).timeShare).toEqual([{ stage: 'child', threadId: 0, totalMs: 200, selfMs: 200, shareMs: 200, totalPercent: 100, selfPercent: 100, sharePercent: 100 }]);
   });
 });

@@ -2,15 +2,15 @@ import { lowThroughput } from '../../analyzers/lowThroughput';
 import { rec, runOf, th } from './fixtures';
 
 describe('lowThroughput', () => {
-  it('flags a stage under 1000 rows/s of wall time, a warning when it takes 10 % of the run or more', () => {
+  it('flags a stage under 1000 rows/s of busy time, a warning when it is open 10 % of the run or more', () => {
     const run = runOf({ stages: [rec('enrich', 0, 1000, { rowsProcessed: 500 }), rec('enrich', 1000, 1000, { rowsProcessed: 500 })] });
     expect(lowThroughput.analyze(run, th())).toEqual([
       {
         kind: 'low_throughput',
         severity: 'warning',
         stage: 'enrich',
-        message: 'enrich processed 500 rows/s, under the 1,000 rows/s minimum (1,000 rows in 2 s, 100% of the run)',
-        evidence: { rowsPerSecond: 500, minRowsPerSecond: 1000, rowsProcessed: 1000, wallMs: 2000, perCallRowsPerSecond: 500, calls: 2, sharePercent: 100 },
+        message: 'enrich processed 500 rows/s, under the 1,000 rows/s minimum (1,000 rows in 2 s of busy time, 100% of the run)',
+        evidence: { rowsPerSecond: 500, minRowsPerSecond: 1000, rowsProcessed: 1000, busyMs: 2000, rowsPerCallSecond: 500, calls: 2, busyPercent: 100 },
       },
     ]);
   });
@@ -24,7 +24,7 @@ describe('lowThroughput', () => {
 
   it('a marginal stage (under 10 % of the run) is info', () => {
     const run = runOf({ stages: [rec('lookup', 0, 50, { rowsProcessed: 10 })], durationMs: 10_000 });
-    expect(lowThroughput.analyze(run, th())).toMatchObject([{ severity: 'info', evidence: { rowsPerSecond: 200, sharePercent: 0.5 } }]);
+    expect(lowThroughput.analyze(run, th())).toMatchObject([{ severity: 'info', evidence: { rowsPerSecond: 200, busyPercent: 0.5 } }]);
   });
 
   it('stages without rows, zero-length stages and a zero minimum are not judged', () => {

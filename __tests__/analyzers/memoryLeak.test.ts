@@ -1,42 +1,64 @@
-import { leakSuspect, memoryLeak } from '../../analyzers/memoryLeak';
-import { RunView } from '../../analyzers/view';
-import { flatTicks, rec, runOf, th, tick } from './fixtures';
+import { attributeLeak } from '../../analyzers/leakAttribution';
+import { memoryLeak } from '../../analyzers/memoryLeak';
+import type { MemorySample } from '../../src/types';
+import { flatTicks, runOf, th, tick } from './fixtures';
 
 /** Ten minutes of ticks, heap floor rising 2 MB/min (rss = heap + 40). */
 const leaking = Array.from({ length: 601 }, (_, i) => tick(i * 1000, 50 + (2 * i) / 60));
 
+/**
+ * Ticks every second for ten minutes. `cache` is busy in bursts (0, 40, 80 or 120 ms a tick, in
+ * blocks of 15 ticks) and keeps 5 MB per second it is busy; `churn` is busy 200 ms every tick and
+ * keeps nothing, but the heap swings by up to 30 MB between collections (a sawtooth whose troughs
+ * are the floor).
+ */
+function burstyLeak(): MemorySample[] {
+  const out: MemorySample[] = [];
+  let kept = 0;
+  for (let i = 0; i <= 600; i++) {
+    const cacheMs = [0, 40, 80, 120][Math.floor(i / 15) % 4]!;
+    kept += cacheMs * 0.005;
+    const sawtooth = (i % 5) * 7.5; // the garbage churn leaves until the next GC
+    out.push(tick(i * 1000, 50 + kept + sawtooth, { stageBusyMs: { cache: cacheMs, churn: 200 } }));
+  }
+  return out;
+}
+
 describe('memoryLeak', () => {
-  it('a growing floor is a memory_leak naming the stage that kept the memory', () => {
-    const stages = Array.from({ length: 10 }, (_, k) => rec('cache', k * 60_000, 1000, { heapMb: 2 }));
-    stages.push(...Array.from({ length: 10 }, (_, k) => rec('churn', k * 60_000 + 2000, 1000, { heapMb: k % 2 === 0 ? 5 : -5 })));
-    const [f] = memoryLeak.analyze(runOf({ stages, samples: leaking }), th());
-    expect(f).toEqual({
-      kind: 'memory_leak',
-      severity: 'warning',
-      stage: 'cache',
-      message:
-        'Memory leak suspected: the post-GC heap floor grows 2 MB/min (p<0.001, high confidence, 601 samples); cache left 20 MB behind over its calls; at this rate the 8192 MB budget is reached in 67.4 h',
-      evidence: {
-        slopeMbPerMin: 2,
-        minLeakSlopeMbPerMin: 1,
-        pValue: 0,
-        r2: 1,
-        confidence: 'high',
-        method: 'theil-sen+mann-kendall(hamed-rao) on post-gc heap floor',
-        sampleCount: 601,
-        floorGrowthMb: 19.667,
-        shape: 'growing',
-        minutesToBudget: 4041,
-        retainedMb: 20,
-      },
-    });
+  it('a growing floor is a memory_leak naming the stage whose activity it follows, sized from the floor', () => {
+    const samples = burstyLeak();
+    const [f] = memoryLeak.analyze(runOf({ samples }), th());
+    expect(f).toMatchObject({ kind: 'memory_leak', stage: 'cache' });
+    const growth = f!.evidence!.floorGrowthMb as number;
+    const retained = f!.evidence!.retainedMb as number;
+    // 600 ticks x 60 ms busy on average x 5 MB/s: 180 MB kept; the floor grew by about that
+    expect(growth).toBeGreaterThan(150);
+    expect(retained).toBeLessThanOrEqual(growth + 1e-9);
+    expect(retained).toBeGreaterThan(0.8 * growth);
+    expect(f!.evidence!.mbPerBusySecond as number).toBeCloseTo(5, 0);
+    expect(f!.message).toContain('it grows while cache is busy');
   });
 
-  it('no stage is named when none left at least a quarter of the growth behind', () => {
-    const stages = [rec('tiny', 0, 10, { heapMb: 1 })];
-    const [f] = memoryLeak.analyze(runOf({ stages, samples: leaking }), th());
+  it('a stage that only churns is never named, however much it allocates or how its rate varies', () => {
+    // the floor grows at a steady 2 MB/min from code outside any stage; churn varies
+    const samples = leaking.map((s, i) => ({ ...s, heapUsedMb: s.heapUsedMb + (i % 5) * 7.5, stageBusyMs: { churn: [50, 300, 150, 400, 100][Math.floor(i / 7) % 5]! } }));
+    const [f] = memoryLeak.analyze(runOf({ samples }), th());
+    expect(f).toMatchObject({ kind: 'memory_leak' });
     expect(f!.stage).toBeUndefined();
-    expect(leakSuspect(new RunView(runOf({ stages, samples: leaking }), th()), 19.667)).toBeUndefined();
+    expect(f!.message).toContain('no stage can be named');
+  });
+
+  it('stages busy together are not told apart: no stage named, both listed', () => {
+    const samples = burstyLeak().map((s) => ({ ...s, stageBusyMs: { cache: s.stageBusyMs!.cache!, audit: s.stageBusyMs!.cache! * 2 } }));
+    const [f] = memoryLeak.analyze(runOf({ samples }), th());
+    expect(f!.stage).toBeUndefined();
+    expect((f!.evidence!.tiedStages as string[]).sort()).toEqual(['audit', 'cache']);
+  });
+
+  it('a stage busy at a steady rate cannot be told from everything else: named only when its activity varies', () => {
+    const steady = leaking.map((s) => ({ ...s, stageBusyMs: { cache: 100 } }));
+    expect(memoryLeak.analyze(runOf({ samples: steady }), th())[0]!.stage).toBeUndefined();
+    expect(attributeLeak(steady, 0, 20).reason).toMatch(/steady rate/);
   });
 
   it('an error when the memory budget would be reached within an hour', () => {

@@ -7,7 +7,7 @@ import { rec, runOf, th, tick } from './fixtures';
 const slow = th({ slowStageMs: 100 });
 
 describe('recommendations', () => {
-  it('a slow CPU-bound stage gets one piece of CPU advice with its share, slowest call and CPU %', () => {
+  it('a slow CPU-bound stage gets one piece of CPU advice with its share and CPU %, shaped by its calls', () => {
     const run = runOf({ stages: [rec('score', 0, 800, { cpuMs: 780, sync: true }), rec('save', 800, 200, { cpuMs: 10 })] });
     const recs = runAnalysis(run, slow).recommendations.filter((r) => r.stage === 'score');
     expect(recs).toEqual([
@@ -16,7 +16,7 @@ describe('recommendations', () => {
         stage: 'score',
         priority: 'high',
         message:
-          'score takes 80% of the run (slowest call 800 ms, 800 ms in its own code) and is CPU-bound at 98% of a core: profile it (node --cpu-prof) for hot functions, cut per-row work (precompile regexes, hoist lookups out of loops), or spread it over worker_threads.',
+          'score holds 80% of the run (800 ms) and its own code keeps a core 98% busy: its calls hold the event loop up to 800 ms: split the work into chunks or move it to a worker thread; profile it (node --cpu-prof) to find the functions its time goes to.',
       },
       {
         category: 'event_loop_blocked',
@@ -36,7 +36,7 @@ describe('recommendations', () => {
       stage: 'spin',
       priority: 'high',
       message:
-        'spin takes 100% of the run (slowest call 1 s, 1 s in its own code) and needs the CPU, but the host gave it only 30% of a core (the OS preempted the process 140 times a second): run it where it has a core to itself or with fewer processes beside it, then profile it (node --cpu-prof) if it is still slow.',
+        'spin holds 100% of the run (1 s) and needs the CPU, but the host gave it only 30% of a core (the OS preempted the process 140 times a second): run it where it has a core to itself or with fewer processes beside it.',
     });
   });
 
@@ -46,7 +46,7 @@ describe('recommendations', () => {
       category: 'io_bound',
       stage: 'fetch',
       priority: 'medium',
-      message: 'fetch takes 20% of the run (slowest call 200 ms, 200 ms in its own code) but uses only 2% CPU: it mostly waits. Run its requests concurrently with a bounded limit, batch them, or cache repeated reads.',
+      message: 'fetch holds 20% of the run (200 ms) but its code uses only 2% CPU: it mostly waits for I/O or timers. Run its requests concurrently with a bounded limit, batch them, or cache repeated reads.',
     });
   });
 
@@ -57,12 +57,12 @@ describe('recommendations', () => {
         category: 'slow_stage',
         stage: 'mixed',
         priority: 'low',
-        message: 'mixed takes 2% of the run (slowest call 200 ms, 200 ms in its own code), over the 100 ms threshold: start optimising there; its CPU use (50%) is mixed, so profile both CPU and waits.',
+        message: "mixed's slowest call took 200 ms, over the 100 ms threshold; it holds 2% of the run. Its code uses 50% CPU over its calls (neither clearly computing nor clearly waiting): profile it (node --cpu-prof) to find the functions its time goes to.",
       },
     ]);
   });
 
-  it('a slow stage that spends its time in the stages it calls points at them, ranked by their own time', () => {
+  it('a slow stage that spends its time in the stages it calls points at them, ranked by their share of the run', () => {
     const month = rec('process_month', 0, 1000, { cpuMs: 900 });
     const stages = [
       month,
@@ -76,34 +76,43 @@ describe('recommendations', () => {
       stage: 'process_month',
       priority: 'low',
       message:
-        'process_month takes 100% of the run (slowest call 1 s) but only 2% in its own code: its time is in the stages it calls, audit (60% of the run in its own code), load (30% of the run in its own code), write (8% of the run in its own code). Start with those.',
+        'process_month is open 100% of the run but holds only 2% of it itself: its time is in the stages it calls, audit (holds 60% of the run), load (holds 30% of the run), write (holds 8% of the run). Start with those.',
     });
     expect(recs[0]?.stage).toBe('audit');
   });
 
-  it('low throughput names the rows/s, the minimum and the volume', () => {
+  it('low throughput names the rows/s, the minimum and the volume; the stage holding the run is named first, with its time per row', () => {
     const run = runOf({ stages: [rec('enrich', 0, 2000, { rowsProcessed: 900, cpuMs: 1000 })] });
     expect(runAnalysis(run, th()).recommendations).toEqual([
+      {
+        category: 'dominant_stage',
+        stage: 'enrich',
+        priority: 'high',
+        message:
+          'enrich holds 100% of the run (2 s): start there. Its code uses 50% CPU over its calls (neither clearly computing nor clearly waiting): 2,222 µs per row over 900 rows; profile it (node --cpu-prof) to find the functions its time goes to.',
+      },
       {
         category: 'low_throughput',
         stage: 'enrich',
         priority: 'high',
-        message: 'enrich processes 450 rows/s, under the 1,000 rows/s minimum (900 rows in 2 s): work on batches of rows instead of one row per call or per await, and parallelise independent batches.',
+        message: 'enrich processes 450 rows/s, under the 1,000 rows/s minimum (900 rows in 2 s of busy time): work on batches of rows instead of one row per call or per await, and parallelise independent batches.',
       },
     ]);
   });
 
-  it('a leak names the slope, the confidence and the stage that kept the memory', () => {
-    const samples = Array.from({ length: 601 }, (_, i) => tick(i * 1000, 50 + (2 * i) / 60));
-    const stages = Array.from({ length: 10 }, (_, k) => rec('cache', k * 60_000, 1000, { heapMb: 2 }));
-    const [leak] = runAnalysis(runOf({ stages, samples }), th()).recommendations.filter((r) => r.category === 'memory_leak');
-    expect(leak).toEqual({
-      category: 'memory_leak',
-      stage: 'cache',
-      priority: 'high',
-      message:
-        'The post-GC heap floor grows 2 MB/min (p<0.001, high confidence). cache left 20 MB behind over its calls: look first at what it adds to long-lived structures (module-level caches, arrays, maps, listeners). At this rate the memory budget is reached in 67.4 h. Compare two heap snapshots taken a few minutes apart (node --heapsnapshot-signal=SIGUSR2) to see what accumulates.',
+  it('a leak names the slope, the confidence and the stage the floor grows with', () => {
+    // cache is busy in bursts (0-120 ms a tick) and keeps 5 MB per busy second
+    let kept = 0;
+    const samples = Array.from({ length: 601 }, (_, i) => {
+      const busy = [0, 40, 80, 120][Math.floor(i / 15) % 4]!;
+      kept += busy * 0.005;
+      return tick(i * 1000, 50 + kept, { stageBusyMs: { cache: busy } });
     });
+    const [leak] = runAnalysis(runOf({ samples }), th()).recommendations.filter((r) => r.category === 'memory_leak');
+    expect(leak).toMatchObject({ category: 'memory_leak', stage: 'cache', priority: 'high' });
+    expect(leak!.message).toMatch(
+      /^The post-GC heap floor grows 18 MB\/min \(p<0\.001, high confidence\)\. The floor grows while cache is busy \(1[78]\d MB of its growth\): look first at what cache adds to long-lived structures/,
+    );
   });
 
   it('failures come first, with the error', () => {

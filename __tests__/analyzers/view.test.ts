@@ -2,35 +2,50 @@ import { RunView } from '../../analyzers/view';
 import { rec, runOf, summarize, th, tick } from './fixtures';
 
 describe('RunView.timeShare', () => {
-  it('gives each stage its wall time and self time, ms and percent of the run, largest first', () => {
+  it('gives each stage its busy time, summed self time and exclusive share, ms and percent of the run, largest share first', () => {
     const p = rec('pipeline', 0, 1000);
     const load = rec('load', 0, 300, { parentId: p.id });
     const write = rec('write', 600, 200, { parentId: p.id });
     const view = new RunView(runOf({ stages: [p, load, write], durationMs: 1000 }), th());
     expect(view.timeShare).toEqual([
-      { stage: 'pipeline', totalMs: 1000, selfMs: 500, totalPercent: 100, selfPercent: 50 },
-      { stage: 'load', totalMs: 300, selfMs: 300, totalPercent: 30, selfPercent: 30 },
-      { stage: 'write', totalMs: 200, selfMs: 200, totalPercent: 20, selfPercent: 20 },
+      { stage: 'pipeline', threadId: 0, totalMs: 1000, selfMs: 500, shareMs: 500, totalPercent: 100, selfPercent: 50, sharePercent: 50 },
+      { stage: 'load', threadId: 0, totalMs: 300, selfMs: 300, shareMs: 300, totalPercent: 30, selfPercent: 30, sharePercent: 30 },
+      { stage: 'write', threadId: 0, totalMs: 200, selfMs: 200, shareMs: 200, totalPercent: 20, selfPercent: 20, sharePercent: 20 },
     ]);
   });
 
-  it('extrapolates a stage whose records were truncated from its summary total', () => {
-    const stages = [rec('hot', 0, 2), rec('hot', 10, 2)];
-    const summaries = summarize(stages).map((s) => ({ ...s, calls: 10, totalMs: 20, recordsKept: 2, recordsOmitted: 8 }));
-    const view = new RunView(runOf({ stages, stageSummaries: summaries, durationMs: 100 }), th());
-    expect(view.extrapolation('hot')).toBe(5);
-    expect(view.shareOf('hot')).toEqual({ stage: 'hot', totalMs: 20, selfMs: 20, totalPercent: 20, selfPercent: 20 });
+  it('a synchronous call holds the thread: an async call waiting beside it gets none of that time', () => {
+    // wait: async, 0-500 ms; spin: sync 100-400 ms (a sibling, not a child)
+    const view = new RunView(runOf({ stages: [rec('wait', 0, 500), rec('spin', 100, 300, { sync: true })], durationMs: 500 }), th());
+    expect(view.shareOf('spin')).toMatchObject({ shareMs: 300, sharePercent: 60, totalMs: 300 });
+    expect(view.shareOf('wait')).toMatchObject({ shareMs: 200, sharePercent: 40, totalMs: 500, totalPercent: 100 });
   });
 
-  it('a stage without records falls back to its summed durations, capped at the run', () => {
+  it('concurrent async calls split the time they are open together; shares never add up past the run', () => {
+    // ten concurrent calls of 'fetch' over 100 ms, and 'parse' alone for the next 100 ms
+    const stages = [...Array.from({ length: 10 }, () => rec('fetch', 0, 100)), rec('parse', 100, 100)];
+    const view = new RunView(runOf({ stages, durationMs: 200 }), th());
+    expect(view.shareOf('fetch')).toMatchObject({ shareMs: 100, totalMs: 100, selfMs: 1000 });
+    expect(view.shareOf('parse')).toMatchObject({ shareMs: 100 });
+    expect(view.timeShare.reduce((a, e) => a + e.sharePercent, 0)).toBeLessThanOrEqual(100);
+  });
+
+  it('scales a stage whose records were thinned by its summed time over its kept records', () => {
+    const stages = [rec('hot', 0, 2), rec('hot', 10, 2)];
+    const summaries = summarize(stages).map((s) => ({ ...s, calls: 10, totalMs: 20, busyMs: 20, selfMs: 20, recordsKept: 2, recordsOmitted: 8 }));
+    const view = new RunView(runOf({ stages, stageSummaries: summaries, durationMs: 100 }), th());
+    expect(view.shareOf('hot')).toEqual({ stage: 'hot', threadId: 0, totalMs: 20, selfMs: 20, shareMs: 20, totalPercent: 20, selfPercent: 20, sharePercent: 20 });
+  });
+
+  it('a stage without records takes its self time as its share, capped at the run', () => {
     const summaries = summarize([rec('hidden', 0, 50), rec('hidden', 0, 80)]);
     const view = new RunView(runOf({ stages: [], stageSummaries: summaries, durationMs: 100 }), th());
-    expect(view.shareOf('hidden')).toEqual({ stage: 'hidden', totalMs: 100, selfMs: 100, totalPercent: 100, selfPercent: 100 });
+    expect(view.shareOf('hidden')).toEqual({ stage: 'hidden', threadId: 0, totalMs: 80, selfMs: 130, shareMs: 100, totalPercent: 80, selfPercent: 100, sharePercent: 100 });
   });
 
   it('a zero-length run gives 0 percent, never NaN', () => {
     const view = new RunView(runOf({ stages: [rec('instant', 0, 0)], durationMs: 0 }), th());
-    expect(view.timeShare).toEqual([{ stage: 'instant', totalMs: 0, selfMs: 0, totalPercent: 0, selfPercent: 0 }]);
+    expect(view.timeShare).toEqual([{ stage: 'instant', threadId: 0, totalMs: 0, selfMs: 0, shareMs: 0, totalPercent: 0, selfPercent: 0, sharePercent: 0 }]);
   });
 });
 
@@ -41,14 +56,6 @@ describe('RunView.sampleWindow', () => {
     expect(view.sampleWindow(0)).toEqual([-1000, 0]);
     expect(view.sampleWindow(1)).toEqual([0, 1000]);
     expect(view.sampleWindow(2)).toEqual([1000, 5000]);
-  });
-});
-
-describe('RunView.retainedMb', () => {
-  it('scales the measured calls net growth to every call', () => {
-    const stages = [rec('cache', 0, 1, { heapMb: 2 }), rec('cache', 1, 1, { heapMb: 4 })];
-    const summaries = summarize(stages).map((s) => ({ ...s, calls: 10 }));
-    expect(new RunView(runOf({ stages, stageSummaries: summaries }), th()).retainedMb('cache')).toBe(30);
   });
 });
 

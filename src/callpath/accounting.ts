@@ -86,13 +86,14 @@ export function endSync(run: RunState, frame: Frame, t0: number, t1: number, row
     parent.coveredMs = (parent.coveredMs === undefined ? 0 : parent.coveredMs) + (t1 - parent.childFrom);
   }
   const seq = stats.calls;
+  const longest = durationMs > stats.maxMs;
   stats.end(durationMs, selfMs, t1, t0 - run.t0, true);
   stats.rows += rows;
   const credit = stats.probeCreditNs + creditOf(durationMs);
   stats.probeCreditNs = credit < stats.probeCreditCapNs ? credit : stats.probeCreditCapNs;
   const records = run.records;
-  if ((seq & (stats.stride - 1)) === 0 && records.budget > 0) {
-    records.add(run.statsList, stats.index, frame.id, parent === undefined ? -1 : parent.id, t0, durationMs, selfMs, rows, seq, run.threadId, true, undefined, frame.metadata, undefined);
+  if (((seq & (stats.stride - 1)) === 0 || longest) && records.budget > 0) {
+    records.add(run.statsList, stats.index, frame.id, parent === undefined ? -1 : parent.id, t0, durationMs, selfMs, rows, seq, run.threadId, true, undefined, frame.metadata, undefined, longest);
   } else {
     records.omitted++;
   }
@@ -120,6 +121,7 @@ export function endCall(run: RunState, frame: Frame, t0: number, t1: number, row
   }
   const stats = frame.stats;
   const seq = stats.calls;
+  const longest = durationMs > stats.maxMs;
   stats.end(durationMs, selfMs, t1, t0 - run.t0, frame.sync);
   stats.rows += rows;
   if (parent === undefined) {
@@ -153,8 +155,8 @@ export function endCall(run: RunState, frame: Frame, t0: number, t1: number, row
   const credit = stats.probeCreditNs + creditOf(durationMs);
   stats.probeCreditNs = credit < stats.probeCreditCapNs ? credit : stats.probeCreditCapNs;
   const records = run.records;
-  if (records.budget > 0 && RecordTable.wanted(stats, seq, failed)) {
-    records.add(run.statsList, stats.index, frame.id, parent === undefined ? -1 : parent.id, t0, durationMs, selfMs, rows, seq, run.threadId, frame.sync, frame.error, frame.metadata, figures);
+  if (records.budget > 0 && RecordTable.wanted(stats, seq, failed || longest)) {
+    records.add(run.statsList, stats.index, frame.id, parent === undefined ? -1 : parent.id, t0, durationMs, selfMs, rows, seq, run.threadId, frame.sync, frame.error, frame.metadata, figures, longest);
   } else {
     records.omitted++;
   }

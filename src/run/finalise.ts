@@ -85,7 +85,14 @@ export function runData(run: RunState, status: RunInfo['status'], reason: string
     qualityFlags: flags,
   };
   const loop = run.sampler?.eventLoop();
-  if (loop !== undefined) data.eventLoop = loop;
+  if (loop !== undefined) {
+    // A synchronous stage call held the loop for its whole length, measured on every call: the
+    // longest is a floor for the loop's longest delay, whatever the monitor's timer saw.
+    let longestSyncMs = 0;
+    for (const s of run.statsList) if (s.maxSyncMs > longestSyncMs) longestSyncMs = s.maxSyncMs;
+    if (longestSyncMs > loop.delayMaxMs) loop.delayMaxMs = round3(longestSyncMs);
+    data.eventLoop = loop;
+  }
   const gc = run.sampler?.gc();
   if (gc !== undefined) data.gc = gc;
   return data;

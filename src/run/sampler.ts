@@ -328,6 +328,30 @@ export class Sampler {
     loop.enable();
     this.#loopArmed = true;
     this.#loopStretches++;
+    this.#watchFirstPeriod();
+  }
+
+  /**
+   * The monitor's first firing after it is armed records nothing (it has no previous firing to
+   * measure from), so a block in its first period would go unseen: a run that starts with 400 ms
+   * of synchronous work would read a delay of under a millisecond. Two one-off probes cover it: an
+   * immediate (how long the loop took to turn at all: the synchronous code right after arming)
+   * and a timeout due when the monitor first fires (a block that starts later in that period).
+   * Each records its lateness, in the monitor's own form (period + lateness), when it was late.
+   */
+  #watchFirstPeriod(): void {
+    const armedAt = now();
+    const period = this.#loopResolutionMs;
+    const record = (lateMs: number): void => {
+      if (!this.#running || lateMs < 1) return;
+      this.#recordEarlier((period + lateMs) * NS_PER_MS);
+    };
+    try {
+      setImmediate(() => record(now() - armedAt)).unref();
+      setTimeout(() => record(now() - armedAt - period), period).unref();
+    } catch (err) {
+      this.#callbacks.onError(err, 'event-loop delay monitor');
+    }
   }
 
   #disarmLoop(): void {

@@ -54,8 +54,8 @@ export class StageStats {
   heapDeltaMaxMb = -Infinity;
   /** The first failure, kept whether or not its call gets a record. */
   firstError: { name: string; message: string; t: number } | undefined = undefined;
-  /** Calls per sampler tick (for the leak attribution): the count at the last tick. */
-  callsAtTick = 0;
+  /** Busy time at the last sampler tick, ms (each tick records the stages' busy time since: the leak attribution's activity). */
+  busyAtTick = 0;
 
   constructor(name: string, index: number) {
     this.name = name;

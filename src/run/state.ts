@@ -174,6 +174,21 @@ export class RunState {
     return { rows: best?.rootRows ?? 0, stage: best?.name, rule: 'largest-top-level' };
   }
 
+  /** How long each stage was busy since the last call of this (at each sampler tick), ms; undefined when none was. */
+  busySinceLastTick(): Record<string, number> | undefined {
+    const t = now();
+    let out: Record<string, number> | undefined;
+    for (const s of this.statsList) {
+      const busy = s.busyMsAt(t);
+      const ms = busy - s.busyAtTick;
+      if (!(ms > 0)) continue;
+      s.busyAtTick = busy;
+      out ??= Object.create(null) as Record<string, number>;
+      out[s.name] = Math.round(ms * 1000) / 1000;
+    }
+    return out;
+  }
+
   /** Cuts every reference into the run from outside it: frames' link, definitions' caches. */
   release(): void {
     this.ended = true;

@@ -6,8 +6,10 @@
  * Which calls: a stage's calls are kept while their number is a multiple of the stage's stride
  * (1 at first). When the table is full, the stage with the most rows doubles its stride and drops
  * the rows that no longer fit it, so each stage keeps an evenly spaced sample of its calls over
- * the whole run, and stages with few calls keep them all. A failed call is kept whatever the
- * stride, and thinning leaves it, while failures hold under a quarter of the budget.
+ * the whole run, and stages with few calls keep them all. A call that failed, or that was its
+ * stage's longest so far, is kept whatever the stride, and thinning leaves it, while such calls
+ * hold under a quarter of the budget: the errors a user acts on and the longest blocks of each
+ * stage stay in the report.
  */
 
 export interface ErrorInfo {
@@ -52,6 +54,8 @@ export interface CallRecord extends ProbeFigures {
 const SYNC = 1;
 const PROBED = 2;
 const FAILED = 4;
+/** Kept off the stride: failed, or the stage's longest call so far. */
+const PROTECTED = 8;
 
 // One row of doubles per call, in this order.
 const ID = 0;
@@ -85,7 +89,8 @@ export class RecordTable {
   /** Metadata and errors are rare or shared: kept aside by row. */
   #metadata = new Map<number, Record<string, unknown>>();
   #errors = new Map<number, ErrorInfo>();
-  #failedRows = 0;
+  /** Rows kept off the stride (PROTECTED). */
+  #protectedRows = 0;
   /** Calls that got no record (thinned out, or dropped when the table could not make room). */
   omitted = 0;
 
@@ -101,9 +106,9 @@ export class RecordTable {
     return this.#budget;
   }
 
-  /** Whether call number `seq` of a stage with this stride gets a record (before `add`). */
-  static wanted(stage: ThinnedStage, seq: number, failed: boolean): boolean {
-    return (seq & (stage.stride - 1)) === 0 || failed;
+  /** Whether call number `seq` of a stage with this stride gets a record (before `add`); `notable`: failed, or its stage's longest so far. */
+  static wanted(stage: ThinnedStage, seq: number, notable: boolean): boolean {
+    return (seq & (stage.stride - 1)) === 0 || notable;
   }
 
   /**
@@ -125,13 +130,16 @@ export class RecordTable {
     error: ErrorInfo | undefined,
     metadata: Record<string, unknown> | undefined,
     probe: ProbeFigures | undefined,
+    longest = false,
   ): boolean {
     const failed = error !== undefined;
-    if (this.#length >= this.#budget && !this.#makeRoom(stages, stageIndex, seq, failed)) {
+    const onStride = (seq & (stages[stageIndex]!.stride - 1)) === 0;
+    const notable = failed || longest;
+    if (!onStride && (!notable || this.#protectedRows >= this.#budget / 4)) {
       this.omitted++;
       return false;
     }
-    if (failed && this.#failedRows >= this.#budget / 4 && (seq & (stages[stageIndex]!.stride - 1)) !== 0) {
+    if (this.#length >= this.#budget && !this.#makeRoom(stages, stageIndex, seq, notable)) {
       this.omitted++;
       return false;
     }
@@ -147,7 +155,9 @@ export class RecordTable {
     r[o + ROWS] = rows;
     r[o + STAGE] = stageIndex;
     r[o + SEQ] = seq;
-    r[o + FLAGS] = (sync ? SYNC : 0) | (probe !== undefined ? PROBED : 0) | (failed ? FAILED : 0);
+    const protect = notable && this.#protectedRows < this.#budget / 4;
+    r[o + FLAGS] = (sync ? SYNC : 0) | (probe !== undefined ? PROBED : 0) | (failed ? FAILED : 0) | (protect ? PROTECTED : 0);
+    if (protect) this.#protectedRows++;
     r[o + THREAD] = threadId;
     if (probe !== undefined) {
       r[o + CPU_USER] = probe.cpuUserMs;
@@ -160,10 +170,7 @@ export class RecordTable {
       r.fill(0, o + CPU_USER, o + WIDTH);
     }
     if (metadata !== undefined) this.#metadata.set(i, metadata);
-    if (failed) {
-      this.#errors.set(i, error);
-      this.#failedRows++;
-    }
+    if (failed) this.#errors.set(i, error);
     stages[stageIndex]!.kept++;
     return true;
   }
@@ -178,27 +185,25 @@ export class RecordTable {
    * The table is full: the stage with the most rows doubles its stride and drops its rows off it.
    * False when no room can be made for this call (it does not fit its own stage's new stride).
    */
-  #makeRoom(stages: readonly ThinnedStage[], stageIndex: number, seq: number, failed: boolean): boolean {
+  #makeRoom(stages: readonly ThinnedStage[], stageIndex: number, seq: number, notable: boolean): boolean {
     while (this.#length >= this.#budget) {
-      // The stage with the most rows that thinning may drop: failures stay while they hold under
-      // a quarter of the budget.
-      const keepFailed = this.#failedRows <= this.#budget / 4;
+      // The stage with the most rows that thinning may drop (protected rows stay).
       const droppable = new Array<number>(stages.length).fill(0);
       const r = this.#rows;
-      for (let i = 0; i < this.#length; i++) if (!keepFailed || (r[i * WIDTH + FLAGS]! & FAILED) === 0) droppable[r[i * WIDTH + STAGE]!]!++;
+      for (let i = 0; i < this.#length; i++) if ((r[i * WIDTH + FLAGS]! & PROTECTED) === 0) droppable[r[i * WIDTH + STAGE]!]!++;
       let biggest = -1;
       for (let s = 0; s < stages.length; s++) if (biggest < 0 || droppable[s]! > droppable[biggest]!) biggest = s;
       if (biggest < 0 || droppable[biggest]! <= 1) return false;
       const stage = stages[biggest]!;
       stage.stride *= 2;
-      this.#dropOffStride(biggest, stage, keepFailed);
-      if (biggest === stageIndex && (seq & (stage.stride - 1)) !== 0 && !failed) return false;
+      this.#dropOffStride(biggest, stage);
+      if (biggest === stageIndex && (seq & (stage.stride - 1)) !== 0 && !notable) return false;
     }
     return true;
   }
 
-  /** Removes the rows of one stage whose call number is off its stride (failures stay with `keepFailed`). */
-  #dropOffStride(stageIndex: number, stage: ThinnedStage, keepFailed: boolean): void {
+  /** Removes the rows of one stage whose call number is off its stride (protected rows stay). */
+  #dropOffStride(stageIndex: number, stage: ThinnedStage): void {
     const r = this.#rows;
     const mask = stage.stride - 1;
     const metadata = new Map<number, Record<string, unknown>>();
@@ -206,11 +211,9 @@ export class RecordTable {
     let w = 0;
     for (let i = 0; i < this.#length; i++) {
       const o = i * WIDTH;
-      const failed = (r[o + FLAGS]! & FAILED) !== 0;
-      if (r[o + STAGE] === stageIndex && (r[o + SEQ]! & mask) !== 0 && !(failed && keepFailed)) {
+      if (r[o + STAGE] === stageIndex && (r[o + SEQ]! & mask) !== 0 && (r[o + FLAGS]! & PROTECTED) === 0) {
         stage.kept--;
         this.omitted++;
-        if (failed) this.#failedRows--;
         continue;
       }
       if (w !== i) r.copyWithin(w * WIDTH, o, o + WIDTH);

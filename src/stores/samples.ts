@@ -12,6 +12,13 @@ function spanOf(s: MemorySample): number {
   return s.span ?? 1;
 }
 
+/** Sums two name -> number maps (null-prototype, so any stage name is plain data). */
+function addCounts(a: Record<string, number> | undefined, b: Record<string, number> | undefined): Record<string, number> {
+  const out = Object.create(null) as Record<string, number>;
+  for (const m of [a, b]) if (m !== undefined) for (const k of Object.keys(m)) out[k] = (out[k] ?? 0) + m[k]!;
+  return out;
+}
+
 /** Merges two consecutive samples (a before b) into one that stands for both. */
 export function mergeSamples(a: MemorySample, b: MemorySample): MemorySample {
   const spanA = spanOf(a);
@@ -37,6 +44,7 @@ export function mergeSamples(a: MemorySample, b: MemorySample): MemorySample {
     merged.gcCount = (a.gcCount ?? 0) + (b.gcCount ?? 0);
     merged.gcPauseMs = (a.gcPauseMs ?? 0) + (b.gcPauseMs ?? 0);
   }
+  if (a.stageBusyMs !== undefined || b.stageBusyMs !== undefined) merged.stageBusyMs = addCounts(a.stageBusyMs, b.stageBusyMs);
   return merged;
 }
 
