@@ -45,12 +45,19 @@ export interface ProcessStat {
 /** Reads several pids at once: a stat per pid, or the error that kept it from being read. */
 export type ProcessReader = (pids: number[]) => Promise<Map<number, ProcessStat | Error>>;
 
-type Pidusage = (pids: number[], callback: (err: Error | null, stats: Record<string, ProcessStat | undefined>) => void) => void;
+type Pidusage = (pids: number[], callback: (err: Error | null, stats: Record<string, ProcessStat | null | undefined> | null | undefined) => void) => void;
 let pidusage: Pidusage | undefined;
+
+/** A read that found the process gone. */
+function gone(code: 'ENOENT' | 'ESRCH'): Error {
+  return Object.assign(new Error('no such process'), { code });
+}
 
 /**
  * The reader stagemeter uses: pidusage, loaded on the first read. With several pids pidusage
- * leaves a pid it cannot read out of its answer; with one it fails with that pid's error.
+ * leaves a pid it cannot read out of its answer; with one it fails with that pid's error. It keeps
+ * /proc/<pid>/stat open between reads, and once the process is reaped that file can read empty,
+ * which pidusage turns into NaN figures: that is the process gone too.
  */
 export const pidusageReader: ProcessReader = (pids) =>
   new Promise((resolve) => {
@@ -59,8 +66,9 @@ export const pidusageReader: ProcessReader = (pids) =>
     pidusage(pids, (err, stats) => {
       const out = new Map<number, ProcessStat | Error>();
       for (const pid of pids) {
-        const stat = err === null ? stats[pid] : undefined;
-        out.set(pid, stat ?? err ?? Object.assign(new Error('No matching pid found'), { code: 'ENOENT' }));
+        const stat = err === null ? stats?.[pid] : undefined;
+        if (stat === undefined || stat === null) out.set(pid, err ?? gone('ENOENT'));
+        else out.set(pid, Number.isFinite(stat.memory) && Number.isFinite(stat.ctime) && Number.isFinite(stat.elapsed) ? stat : gone('ESRCH'));
       }
       resolve(out);
     });
@@ -268,16 +276,16 @@ export class ProcessTracker {
     } catch (err) {
       pending = Promise.reject(err);
     }
-    pending.then(
-      (stats) => {
+    pending
+      .then((stats) => {
         this.#reading = false;
         if (!this.#stopped) this.#apply(active, stats, this.#run.t());
-      },
-      (err: unknown) => {
+      })
+      .catch((err: unknown) => {
+        // a reader that failed, or an answer that could not be used: never an unhandled rejection
         this.#reading = false;
         if (!this.#stopped) this.#run.flag('warning', 'probe_failed', `tracked processes could not be read: ${describeError(err).message}`, undefined, true);
-      },
-    );
+      });
   }
 
   #apply(entries: Entry[], stats: Map<number, ProcessStat | Error>, t: number): void {
@@ -286,6 +294,7 @@ export class ProcessTracker {
       const stat = stats.get(e.pid);
       if (stat === undefined) continue;
       if (stat instanceof Error) this.#readFailed(e, stat, t);
+      else if (typeof stat !== 'object' || stat === null || !(Number.isFinite(stat.memory) && Number.isFinite(stat.ctime) && Number.isFinite(stat.elapsed))) this.#readFailed(e, gone('ESRCH'), t);
       else this.#sample(e, stat, t);
     }
   }
