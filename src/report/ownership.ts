@@ -124,9 +124,13 @@ function create(claim: string, pid: number, runId: string): boolean {
   }
   try {
     writeSync(fd, `${JSON.stringify({ owner: pid, runId })}\n`);
-  } finally {
+  } catch (err) {
     closeSync(fd);
+    // a disk full: leave no empty claim behind
+    unlinkSync(claim);
+    throw err;
   }
+  closeSync(fd);
   return true;
 }
 

@@ -11,6 +11,9 @@ import { expectValidReport } from '../../helpers/schema';
 // Real child processes load the TypeScript compiler (~2 s each on a busy machine).
 jest.setTimeout(120_000);
 
+// the module object itself (a namespace import is frozen), so that writeSync can be replaced
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const fs = require('node:fs') as typeof import('node:fs');
 const FAMILY = join(__dirname, '../../fixtures/processFamily.ts');
 const savedParent = process.env.STAGEMETER_PARENT;
 let dir: string;
@@ -161,6 +164,34 @@ describe('claims (in this process, with their own environment objects)', () => {
     expect(claim.notes[0]).toMatch(/could not be claimed \(ENOTDIR\)/);
     expect(env.STAGEMETER_PARENT).toBeUndefined();
     expect(() => claim.release()).not.toThrow();
+  });
+
+  test('a claim that cannot be written (disk full) leaves no empty claim file and no marker', () => {
+    const path = join(dir, 'run.json');
+    const env: NodeJS.ProcessEnv = {};
+    jest.spyOn(fs, 'writeSync').mockImplementation(() => {
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    });
+    let claim;
+    try {
+      claim = claimOutput(path, 'run-a', env, process.pid);
+    } finally {
+      jest.restoreAllMocks();
+    }
+    expect(claim).toMatchObject({ role: 'owner', path });
+    expect(claim.notes[0]).toContain('(ENOSPC)');
+    expect(readdirSync(dir)).toEqual([]);
+    expect(env.STAGEMETER_PARENT).toBeUndefined();
+  });
+
+  test('hostile characters in the report path survive the marker and the announcement', () => {
+    const path = join(dir, 'a:b\n</script>\u001b[31m', 'run.json');
+    const env: NodeJS.ProcessEnv = {};
+    const owner = claimOutput(path, 'run-a', env, process.pid);
+    const child = claimOutput(path, 'run-b', { ...env }, 999_006);
+    expect(child).toMatchObject({ role: 'child', path: join(dir, 'a:b\n</script>\u001b[31m', 'run.999006.json') });
+    expect(owner.children().listed).toEqual([{ pid: 999_006, runId: 'run-b', path: child.path }]);
+    owner.release();
   });
 
   test('announcements: other runs, torn lines, duplicates and hostile strings are handled; the list is bounded', () => {
