@@ -103,7 +103,8 @@ function readClaim(path: string): string | undefined {
 /** The owner line of a claim file, when it has a well-formed one. */
 function ownerOf(text: string | undefined): { pid: number; runId: string } | undefined {
   if (text === undefined) return undefined;
-  const line = text.slice(0, text.indexOf('\n') >>> 0);
+  const end = text.indexOf('\n');
+  const line = end < 0 ? text : text.slice(0, end);
   try {
     const o = JSON.parse(line) as { owner?: unknown; runId?: unknown };
     if (Number.isSafeInteger(o.owner) && (o.owner as number) > 0 && typeof o.runId === 'string') return { pid: o.owner as number, runId: o.runId };
