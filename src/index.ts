@@ -45,6 +45,7 @@ export type {
   Analyzer,
   AnalysisResult,
   CallFidelity,
+  ChildReportRef,
   EventLoopStats,
   Finding,
   GcStats,
@@ -72,4 +73,7 @@ export type {
   StageSummary,
   StartOptions,
   Thresholds,
+  TrackedProcess,
+  TrackedProcessSample,
+  TrackProcessOptions,
 } from './types';

@@ -3,6 +3,7 @@
  * runs, start and end stages by hand, flag, and read live figures; the call path
  * (src/callpath/) does the per-call work, the run (src/run/) holds what was recorded.
  */
+import { ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
 import { RUN_KEY, slot, type RunBox } from './callpath/global';
 import { endManualStage, manualStageName, startManualStage } from './callpath/manual';
@@ -13,12 +14,14 @@ import { closeOpenCalls, reportOf, writeReport } from './run/finalise';
 import { unwatchProcessEnd, watchProcessEnd, type ExitParticipant } from './run/lifecycle';
 import { liveStats, markRate } from './run/live';
 import { hotProbePriceNs } from './run/probes';
+import { ProcessTracker } from './run/processes';
+import { claimOutput } from './report/ownership';
 import { Sampler, startTicker } from './run/sampler';
 import { RunState } from './run/state';
 import { describeError } from './sanitize';
 import { recordOf } from './run/metrics';
-import type { LivePerformanceStats, MonitorOptions, PerformanceMonitorLike, PerformanceReport, Severity, StageMetrics, StageOutcome, StartOptions } from './types';
-import { checkStartOptions, resolveConfig, type ResolvedConfig } from './validate';
+import type { LivePerformanceStats, MonitorOptions, PerformanceMonitorLike, PerformanceReport, Severity, StageMetrics, StageOutcome, StartOptions, TrackProcessOptions } from './types';
+import { checkStartOptions, checkTrackOptions, isTrackablePid, resolveConfig, type ResolvedConfig } from './validate';
 
 /** Misuse seen while no run was active, reported in the next run (at most this many). */
 const MAX_PENDING_FLAGS = 100;
@@ -84,6 +87,12 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     for (const name of cfg.deprecated) run.flag('info', 'deprecated_option', `option ${name} no longer has an effect: every call is timed`);
     for (const p of this.#pendingFlags) run.flag(p.severity, p.code, p.message);
     this.#pendingFlags = [];
+    if (cfg.perProcessOutput && cfg.outputPath !== undefined) {
+      const claim = claimOutput(cfg.outputPath, run.id);
+      run.claim = claim;
+      run.outputPath = claim.path;
+      for (const note of claim.notes) run.flag('info', 'output_path_shared', note);
+    }
     if (cfg.enableMemoryTracking) {
       const sampler = new Sampler(cfg.memorySamplingIntervalMs, run.t0, {
         onSample: (s) => {
@@ -164,6 +173,42 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     }
     if (sev !== severity) run.flag('warning', 'invalid_severity', 'addQualityFlag(): severity is not info, warning or error; recorded as warning');
     run.flag(sev, 'user', msg);
+  }
+
+  /**
+   * Samples another process (a Python step, ffmpeg, a database loader) by pid on the sampler's
+   * tick: its memory (rss), CPU and lifetime, and for a ChildProcess its exit code or signal,
+   * go into the report's `trackedProcesses`, under the stage open where this is called (or
+   * `options.stage`). A process that exits or cannot be read is a note, never an error; tracking
+   * ends when the run stops. Before startMonitoring() it records nothing and the misuse is
+   * flagged in the next run; bad arguments are flagged, never thrown.
+   *
+   * @example
+   * const child = spawn('ffmpeg', ['-i', input, output]);
+   * monitor.trackProcess(child);                          // inside the stage that spawned it
+   * monitor.trackProcess(loaderPid, { stage: 'load' });   // a process started elsewhere
+   */
+  trackProcess(target: ChildProcess | number, options?: TrackProcessOptions): void {
+    const run = this[RUN_KEY].run;
+    if (run === undefined) {
+      this.#flagWithoutRun('warning', 'process_without_run', 'trackProcess() called before startMonitoring(); the process was not tracked');
+      return;
+    }
+    try {
+      const issues = checkTrackOptions(options);
+      if (!(target instanceof ChildProcess || isTrackablePid(target))) issues.unshift({ field: 'process', message: `must be a ChildProcess or a pid (a positive integer), got ${describeValue(target)}` });
+      if (issues.length > 0) {
+        run.flag('warning', 'invalid_track_process', `trackProcess(): ${issues.map((i) => `${i.field} ${i.message}`).join('; ')}; the process was not tracked`);
+        return;
+      }
+      if (run.processes === undefined) {
+        run.processes = new ProcessTracker(run);
+        run.processes.attach(run.sampler, this.#config.memorySamplingIntervalMs);
+      }
+      run.processes.track(target, options?.stage);
+    } catch (err) {
+      run.flag('warning', 'internal_error', `trackProcess() failed inside stagemeter: ${describeError(err).message}`);
+    }
   }
 
   /**
@@ -261,6 +306,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     const open = closeOpenCalls(run);
     if (open > 0) run.flag('warning', 'stages_still_open', `${open} stage call(s) were still running when the run ended; closed as failed`);
     try {
+      run.processes?.stop();
       run.stopTicker?.();
       run.sampler?.stop();
     } catch (err) {
@@ -275,6 +321,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     }
     const report = reportOf(run, status, reason, true);
     writeReport(run, report);
+    run.claim?.release();
     this.#lastReport = report;
     safeLog(this.#log, 'info', { event: 'run_end', runId: run.id, status: report.run.status, durationMs: report.run.durationMs, rows: report.run.rowsProcessed }, 'stagemeter run ended');
     return report;

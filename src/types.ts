@@ -3,6 +3,7 @@
  * (bytes / 1048576), `...Percent` percent of one CPU core, `rowsPerSecond` rows per second.
  * `t` is always milliseconds since the run started.
  */
+import type { ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
 import type { PerformanceMonitor } from './monitor';
 
@@ -80,6 +81,13 @@ export interface MonitorOptions {
   progress?: boolean;
   /** Export the run as OpenTelemetry spans and metrics when a provider is registered, default false. */
   otel?: boolean;
+  /**
+   * Share `outputPath` between processes (default false; always on for the singleton configured by
+   * `STAGEMETER_OUTPUT`): the first process to start a run with the path writes it, every other
+   * process (children, or another program given the same path) writes `<name>.<pid>.json` beside
+   * it, and the first one's report lists its children's files (`run.children`). Needs `outputPath`.
+   */
+  perProcessOutput?: boolean;
   /** @deprecated Every call is timed; accepted so older configurations load, and ignored. */
   shortStageTiming?: 'sampled' | 'every';
 }
@@ -94,6 +102,12 @@ export interface StartOptions {
   metadata?: Record<string, unknown>;
   /** The stage whose rows are the run's rows (default: the top-level stage with the most rows). */
   rowsFrom?: string;
+}
+
+/** Options of `trackProcess()`. */
+export interface TrackProcessOptions {
+  /** Stage the process's figures belong to (default: the innermost stage open where trackProcess() is called). */
+  stage?: string;
 }
 
 /**
@@ -132,6 +146,7 @@ export interface PerformanceMonitorLike {
   startStage(name: string, metadata?: Record<string, unknown>): string;
   endStage(stageId: string, rowsProcessed?: number, outcome?: StageOutcome): StageMetrics | undefined;
   addQualityFlag(message: string, severity: Severity): void;
+  trackProcess(process: ChildProcess | number, options?: TrackProcessOptions): void;
   getLivePerformanceStats(): LivePerformanceStats;
   stopMonitoring(): PerformanceReport;
 }
@@ -432,6 +447,76 @@ export interface RunInfo {
   endReason?: string;
   metadata?: Record<string, unknown>;
   host: { node: string; platform: string; arch: string; cpus: number; totalMemoryMb: number; pid: number };
+  /** A child process's run (its report is `<name>.<pid>.json` beside its parent's): the parent's pid and run id. */
+  parent?: { pid: number; runId: string };
+  /**
+   * The run that owns a shared report path: the child processes that started a run while it was
+   * active, and where each writes its report (a child still running has not written it yet).
+   */
+  children?: ChildReportRef[];
+  /** Children left out of `children` (more than 1,000). */
+  childrenOmitted?: number;
+}
+
+/** A child process's report, as its parent's report lists it. */
+export interface ChildReportRef {
+  pid: number;
+  /** The child's `run.id`. */
+  runId: string;
+  /** Where the child writes its report (absolute). */
+  path: string;
+}
+
+/** One read of a tracked process. */
+export interface TrackedProcessSample {
+  /** When it was read, ms since the run started. */
+  t: number;
+  /** Resident set size, MiB (the largest of the reads it stands for, after downsampling). */
+  rssMb: number;
+  /** CPU since the previous read, percent of one core (absent on the first read). */
+  cpuPercent?: number;
+  /** Present when this sample stands for several reads after downsampling: how many. */
+  span?: number;
+}
+
+/** A process that is not the monitored one, sampled by pid (`trackProcess()`). */
+export interface TrackedProcess {
+  pid: number;
+  /** The executable of a ChildProcess (its arguments are left out: they may hold credentials); absent for a bare pid. */
+  command?: string;
+  /** The stage it belongs to: `options.stage`, else the innermost stage open where trackProcess() was called. */
+  stage?: string;
+  /** When tracking began, ms since the run started. */
+  startedAtMs: number;
+  /**
+   * When it ended, ms since the run started: its `exit` event (a ChildProcess), else the first read
+   * that failed. Absent when it was still running at the end of the run.
+   */
+  endedAtMs?: number;
+  /** How its end was seen: `exit` (the ChildProcess's event, with the code or signal) or `read_failed` (gone at a read). */
+  endedBy?: 'exit' | 'read_failed';
+  /** Tracked lifetime: end (or the run's end) less startedAtMs, ms. */
+  lifetimeMs: number;
+  /** Exit code, when it exited by itself. */
+  exitCode?: number;
+  /** Signal that ended it (`SIGKILL`, ...). */
+  signal?: string;
+  /** Largest resident set size read, MiB. */
+  peakRssMb: number;
+  /** CPU over the window between its first and last read, percent of one core (one read: its lifetime average). */
+  cpuPercentMean: number;
+  /** Largest CPU between two consecutive reads, percent of one core. */
+  cpuPercentMax: number;
+  /** CPU time (user + system) the process had used at its last read, since it started, ms. */
+  cpuMs: number;
+  /** Reads that succeeded. */
+  sampleCount: number;
+  /** The reads, in time order (at most 120: older ones are merged two by two). */
+  samples: TrackedProcessSample[];
+  /** Why it could not be read, when a read failed for another reason than its end (`EACCES`, ...). */
+  readError?: string;
+  /** In a merged report: the `processes[].id` of the process that tracked it. */
+  source?: string;
 }
 
 /** Everything the collector recorded for one run: the input of every analyzer. */
@@ -451,6 +536,8 @@ export interface RunData {
   peakMemoryMb: number;
   eventLoop?: EventLoopStats;
   gc?: GcStats;
+  /** Processes sampled by pid (`trackProcess()`), in the order they were tracked. */
+  trackedProcesses?: TrackedProcess[];
   /** Flags the collector raised while recording (misuse, measurement problems). */
   qualityFlags: QualityFlag[];
 }
@@ -594,6 +681,8 @@ export interface MergedProcess {
   metadata?: Record<string, unknown>;
   /** The file the report was read from, when known. */
   reportPath?: string;
+  /** A child process's report: its parent's run id (the `runId` of another entry when the parent's report was merged too). */
+  parentRunId?: string;
 }
 
 /** The JSON report; validates against `docs/report.schema.json` ({@link reportSchema}). */
@@ -629,4 +718,6 @@ export interface PerformanceReport {
   output?: { path: string; written: boolean; error?: string };
   /** Merged reports only: the reports merged, one per process. */
   processes?: MergedProcess[];
+  /** Processes sampled by pid (`trackProcess()`): one entry each. */
+  trackedProcesses?: TrackedProcess[];
 }

@@ -4,6 +4,7 @@
  * options and stage names, and the environment variables the singleton reads. Each throws a
  * {@link ConfigError} listing every offending field, with a "did you mean" for a misspelt name.
  */
+import { isAbsolute } from 'node:path';
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import type { Logger } from 'pino';
 import type { AsyncContextMode } from './callpath/context';
@@ -61,6 +62,8 @@ export interface ResolvedConfig {
   readonly htmlOutputPath: string | undefined;
   readonly progress: boolean;
   readonly otel: boolean;
+  /** The first process to claim `outputPath` writes it; the others write `<name>.<pid>.json` beside it. */
+  readonly perProcessOutput: boolean;
   /** Option names given that no longer have an effect (reported as a flag in each run). */
   readonly deprecated: readonly string[];
 }
@@ -105,6 +108,7 @@ export const optionsSchema = {
     asyncContext: { enum: ['promise', 'asyncLocalStorage'] },
     progress: { type: 'boolean' },
     otel: { type: 'boolean' },
+    perProcessOutput: { type: 'boolean' },
     // Every call is timed now; the option is accepted so that older configurations still load.
     shortStageTiming: { enum: ['sampled', 'every'] },
   },
@@ -190,6 +194,9 @@ export function resolveConfig(options: MonitorOptions | undefined, context?: str
       });
     }
   }
+  if (o.perProcessOutput === true && o.outputPath === undefined) {
+    issues.push({ field: 'perProcessOutput', message: 'needs outputPath: it decides which process writes that path' });
+  }
   let redact: RedactMatcher | undefined;
   if (Array.isArray(o.redact) && !issues.some((i) => i.field.startsWith('redact'))) {
     try {
@@ -217,6 +224,7 @@ export function resolveConfig(options: MonitorOptions | undefined, context?: str
     htmlOutputPath: o.htmlOutputPath,
     progress: o.progress ?? false,
     otel: o.otel ?? false,
+    perProcessOutput: o.perProcessOutput ?? false,
     deprecated: (o as { shortStageTiming?: unknown }).shortStageTiming !== undefined ? ['shortStageTiming'] : [],
   });
 }
@@ -230,6 +238,8 @@ export const ENV = {
   html: 'STAGEMETER_HTML',
   progress: 'STAGEMETER_PROGRESS',
   otel: 'STAGEMETER_OTEL',
+  /** Set by stagemeter itself in the process that owns a report path, for its children (src/report/ownership.ts). */
+  parent: 'STAGEMETER_PARENT',
 } as const;
 
 const KNOWN_ENV: ReadonlySet<string> = new Set(Object.values(ENV));
@@ -266,7 +276,15 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): MonitorOpt
   const output = env[ENV.output];
   if (output !== undefined && output !== '') {
     if (output.includes('\u0000')) issues.push({ field: ENV.output, message: 'must be a file path' });
-    else options.outputPath = output;
+    else {
+      options.outputPath = output;
+      // Children inherit STAGEMETER_OUTPUT: the first process to claim the path writes it, the others beside it.
+      options.perProcessOutput = true;
+    }
+  }
+  const parent = env[ENV.parent];
+  if (parent !== undefined && parent !== '' && parseParentMarker(parent) === undefined) {
+    issues.push({ field: ENV.parent, message: `is set by stagemeter for child processes as <pid>:<run id>:<absolute path> (got ${describeValue(parent.length > 80 ? `${parent.slice(0, 80)}...` : parent)})` });
   }
   const sample = envMs(env, ENV.sampleMs, MIN_SAMPLING_INTERVAL_MS, MAX_SAMPLING_INTERVAL_MS, issues);
   if (sample !== undefined) options.memorySamplingIntervalMs = sample;
@@ -287,6 +305,37 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): MonitorOpt
   }
   if (issues.length > 0) throw new ConfigError(issues, 'invalid stagemeter environment');
   return options;
+}
+
+/**
+ * The STAGEMETER_PARENT marker an owner of a report path leaves for its child processes:
+ * `<pid>:<run id>:<absolute report path>`. Undefined when unset or malformed.
+ */
+export function parseParentMarker(value: string | undefined): { pid: number; runId: string; path: string } | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(\d{1,10}):([\w-]{1,64}):(.+)$/s.exec(value);
+  if (m === null || m[3]!.includes('\u0000') || !isAbsolute(m[3]!)) return undefined;
+  const pid = Number(m[1]);
+  return pid > 0 && Number.isSafeInteger(pid) ? { pid, runId: m[2]!, path: m[3]! } : undefined;
+}
+
+const TRACK_OPTION_KEYS = ['stage'] as const;
+
+/** Checks `trackProcess()` options; returns the issues found. */
+export function checkTrackOptions(options: unknown): ConfigIssue[] {
+  if (options === undefined) return [];
+  if (!isPlainObject(options)) return [{ field: '(options)', message: `must be an object (got ${describeValue(options)})` }];
+  const o = options as Record<string, unknown>;
+  const issues: ConfigIssue[] = Object.keys(o)
+    .filter((k) => !(TRACK_OPTION_KEYS as readonly string[]).includes(k))
+    .map((k) => ({ field: k, message: unknownOption(k, TRACK_OPTION_KEYS) }));
+  if (o.stage !== undefined) issues.push(...checkStageName(o.stage, 'stage'));
+  return issues;
+}
+
+/** A pid trackProcess() can sample: a positive integer (pid 0 and negatives name process groups). */
+export function isTrackablePid(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 && value <= 0x7fffffff;
 }
 
 /** The HTML report's path beside a JSON report: `run.json` -> `run.html`. */

@@ -1,5 +1,5 @@
 import { ConfigError, createPerformanceMonitor, DEFAULT_THRESHOLDS } from '../../src/index';
-import { optionsFromEnv, resolveConfig } from '../../src/validate';
+import { checkTrackOptions, isTrackablePid, optionsFromEnv, parseParentMarker, resolveConfig } from '../../src/validate';
 import { configErrorOf } from '../helpers/thrown';
 
 function issuesOf(make: () => unknown): Array<{ field: string; message: string }> {
@@ -82,6 +82,7 @@ describe('environment', () => {
   test('reads the output path, the sampling interval and the log flag', () => {
     expect(optionsFromEnv({ STAGEMETER_OUTPUT: 'r/run.json', STAGEMETER_SAMPLE_MS: '250', STAGEMETER_LOG: '1' })).toEqual({
       outputPath: 'r/run.json',
+      perProcessOutput: true,
       memorySamplingIntervalMs: 250,
       enableDetailedLogging: true,
     });
@@ -104,5 +105,46 @@ describe('environment', () => {
       return;
     }
     expect(issuesOf(() => optionsFromEnv({ STAGEMETER_SAMPLE_MS: value }))[0]?.field).toBe('STAGEMETER_SAMPLE_MS');
+  });
+
+  test('STAGEMETER_PARENT, which stagemeter sets for child processes, is known; a malformed value is named', () => {
+    const marker = `4242:0b6a8c1e-5f0a-4e43-9d4c-6c2e7a1b9f00:${process.cwd()}/reports/run.json`;
+    expect(optionsFromEnv({ STAGEMETER_OUTPUT: 'reports/run.json', STAGEMETER_PARENT: marker })).toEqual({ outputPath: 'reports/run.json', perProcessOutput: true });
+    for (const junk of ['1', 'abc:def:/x', '12:id:relative/path', '0:id:/abs', '12:id:/a\u0000b', `99999999999:id:/abs`]) {
+      expect(issuesOf(() => optionsFromEnv({ STAGEMETER_PARENT: junk }))).toEqual([{ field: 'STAGEMETER_PARENT', message: expect.stringContaining('<pid>:<run id>:<absolute path>') }]);
+    }
+    // a huge value is cut in the message, not echoed whole
+    const message = issuesOf(() => optionsFromEnv({ STAGEMETER_PARENT: 'x'.repeat(10_000) }))[0]!.message;
+    expect(message.length).toBeLessThan(300);
+  });
+});
+
+describe('shared output paths and tracked processes', () => {
+  test('perProcessOutput is a boolean, off by default, and needs outputPath', () => {
+    expect(resolveConfig(undefined).perProcessOutput).toBe(false);
+    expect(resolveConfig({ outputPath: 'r.json', perProcessOutput: true }).perProcessOutput).toBe(true);
+    expect(resolveConfig({ perProcessOutput: false }).perProcessOutput).toBe(false);
+    expect(issuesOf(() => createPerformanceMonitor({ perProcessOutput: true }))).toEqual([{ field: 'perProcessOutput', message: 'needs outputPath: it decides which process writes that path' }]);
+    expect(issuesOf(() => createPerformanceMonitor({ outputPath: 'r.json', perProcessOutput: 'yes' as unknown as boolean }))).toEqual([{ field: 'perProcessOutput', message: 'must be boolean (got "yes")' }]);
+    expect(issuesOf(() => createPerformanceMonitor({ outputPath: 'r.json', perProcesOutput: true } as never))[0]).toEqual({ field: 'perProcesOutput', message: 'unknown option (did you mean perProcessOutput?)' });
+  });
+
+  test('the parent marker parses pid, run id and an absolute path (which may hold colons)', () => {
+    expect(parseParentMarker('17:run-1:/data/a:b/run.json')).toEqual({ pid: 17, runId: 'run-1', path: '/data/a:b/run.json' });
+    expect(parseParentMarker(undefined)).toBeUndefined();
+    expect(parseParentMarker('17:run-1:')).toBeUndefined();
+    expect(parseParentMarker('-17:run-1:/x')).toBeUndefined();
+    expect(parseParentMarker('17:run 1:/x')).toBeUndefined();
+  });
+
+  test('trackProcess options: only stage, a valid stage name; pids are positive integers', () => {
+    expect(checkTrackOptions(undefined)).toEqual([]);
+    expect(checkTrackOptions({ stage: 'transcode' })).toEqual([]);
+    expect(checkTrackOptions({ stag: 'x' })).toEqual([{ field: 'stag', message: 'unknown option (did you mean stage?)' }]);
+    expect(checkTrackOptions({ stage: '' })).toEqual([{ field: 'stage', message: 'must be a non-empty string (got "")' }]);
+    expect(checkTrackOptions({ stage: 'x'.repeat(201) })[0]?.field).toBe('stage');
+    expect(checkTrackOptions('load')).toEqual([{ field: '(options)', message: 'must be an object (got "load")' }]);
+    expect([1, 4242, 2 ** 31 - 1].every(isTrackablePid)).toBe(true);
+    expect([0, -1, 1.5, NaN, Infinity, 2 ** 31, '12', null, undefined].some(isTrackablePid)).toBe(false);
   });
 });

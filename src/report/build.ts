@@ -57,6 +57,7 @@ export function buildReport(data: RunData, analysis: AnalysisResult, maxRecords:
     bottlenecks: analysis.bottlenecks,
     recommendations: analysis.recommendations,
     qualityFlags,
+    ...(data.trackedProcesses !== undefined ? { trackedProcesses: data.trackedProcesses } : {}),
   };
   return report;
 }

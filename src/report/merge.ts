@@ -42,6 +42,7 @@ import type {
   StageMetrics,
   StageSummary,
   Thresholds,
+  TrackedProcess,
 } from '../types';
 
 /** Why a merge was refused. */
@@ -754,7 +755,22 @@ export function mergeReports(reports: readonly unknown[], options: MergeOptions 
   const peak = concurrentPeak(inputs);
   if (peak !== undefined) report.memory.concurrentPeak = peak;
   report.processes = processes;
+  const tracked = mergeTracked(inputs);
+  if (tracked.length > 0) report.trackedProcesses = tracked;
   return report;
+}
+
+/** Every input's tracked processes, on the merged time axis, each with its `source`. */
+function mergeTracked(inputs: readonly Input[]): TrackedProcess[] {
+  const out: TrackedProcess[] = [];
+  for (const x of inputs) {
+    for (const p of x.report.trackedProcesses ?? []) {
+      const m: TrackedProcess = { ...p, startedAtMs: round3(p.startedAtMs + x.offsetMs), samples: p.samples.map((s) => ({ ...s, t: round3(s.t + x.offsetMs) })), source: x.label };
+      if (p.endedAtMs !== undefined) m.endedAtMs = round3(p.endedAtMs + x.offsetMs);
+      out.push(m);
+    }
+  }
+  return out.sort((a, b) => a.startedAtMs - b.startedAtMs);
 }
 
 function processEntry(x: Input, own: AnalysisResult): MergedProcess {
@@ -782,6 +798,7 @@ function processEntry(x: Input, own: AnalysisResult): MergedProcess {
   if (r.run.endReason !== undefined) p.endReason = r.run.endReason;
   if (r.run.fatalError !== undefined) p.fatalError = { name: r.run.fatalError.name, message: r.run.fatalError.message };
   if (r.run.metadata !== undefined) p.metadata = r.run.metadata;
+  if (r.run.parent !== undefined) p.parentRunId = r.run.parent.runId;
   const path = x.source ?? r.output?.path;
   if (path !== undefined) p.reportPath = path;
   return p;

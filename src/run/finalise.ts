@@ -74,6 +74,13 @@ export function runData(run: RunState, status: RunInfo['status'], reason: string
   if (run.expectedRows !== undefined) info.expectedRows = run.expectedRows;
   if (run.fatalError !== undefined) info.fatalError = run.fatalError;
   if (run.metadata !== undefined) info.metadata = run.metadata;
+  const claim = run.claim;
+  if (claim?.parent !== undefined) info.parent = { ...claim.parent };
+  if (claim?.role === 'owner') {
+    const { listed, omitted } = claim.children();
+    if (listed.length > 0) info.children = listed;
+    if (omitted > 0) info.childrenOmitted = omitted;
+  }
   const data: RunData = {
     run: info,
     stages,
@@ -95,6 +102,7 @@ export function runData(run: RunState, status: RunInfo['status'], reason: string
   }
   const gc = run.sampler?.gc();
   if (gc !== undefined) data.gc = gc;
+  if (run.processes !== undefined) data.trackedProcesses = run.processes.report(durationMs);
   return data;
 }
 
@@ -132,7 +140,7 @@ export function reportOf(run: RunState, status: RunInfo['status'], reason: strin
  * logger instead when the application gave one), once per run and path.
  */
 export function writeReport(run: RunState, report: PerformanceReport): void {
-  const path = run.config.outputPath;
+  const path = run.outputPath;
   if (path === undefined) return;
   try {
     generatePerformanceReportJson(report, path);

@@ -9,7 +9,8 @@
  * - process CPU percent: deltas of `process.cpuUsage()` (~0.7 µs, microsecond resolution, all
  *   threads of the process) over the tick's wall time. pidusage derives the same figure from
  *   /proc clock ticks (10 ms resolution, so ±1 % of a core at a 1 s interval) at ~500x the cost,
- *   which is why stagemeter does not depend on it.
+ *   which is why the sampler does not use it for this process (it is for other processes only:
+ *   trackProcess(), src/run/processes.ts).
  * - event-loop delay: perf_hooks `monitorEventLoopDelay` (a libuv timer in C++ firing every
  *   20-200 ms, see loopResolutionMs; each firing records how long since the previous one), armed
  *   only while the loop is busy (see LOOP_ARM_ACTIVE_MS): in an idle process its firings were

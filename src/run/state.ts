@@ -17,6 +17,8 @@ import type { ResolvedConfig } from '../validate';
 import type { StartOptions } from '../types';
 import { FlagSet } from './flags';
 import { ProbeBudget } from './probes';
+import type { OutputClaim } from '../report/ownership';
+import type { ProcessTracker } from './processes';
 import type { Sampler } from './sampler';
 import { StageStats } from './stageStats';
 
@@ -79,6 +81,12 @@ export class RunState {
   endReason: string | undefined = undefined;
   sampler: Sampler | undefined = undefined;
   stopTicker: (() => void) | undefined = undefined;
+  /** Where this run writes its report: `outputPath`, or `<name>.<pid>.json` beside it when another process owns it. */
+  outputPath: string | undefined;
+  /** How the run came by `outputPath` when several processes share it (`perProcessOutput`). */
+  claim: OutputClaim | undefined = undefined;
+  /** Processes sampled by pid (`trackProcess()`), from the first one on. */
+  processes: ProcessTracker | undefined = undefined;
 
   constructor(config: ResolvedConfig, log: Logger, options: StartOptions, threadId: number) {
     this.link = new RunLink(this);
@@ -89,6 +97,7 @@ export class RunState {
     this.expectedRows = options.expectedRows;
     this.rowsFrom = options.rowsFrom;
     this.threadId = threadId;
+    this.outputPath = config.outputPath;
     const notes = new Set<string>();
     this.metadata = sanitizeMetadata(options.metadata, config.redact, notes);
     this.records = new RecordTable(config.maxStageRecords);
