@@ -30,7 +30,15 @@ export { VERSION } from './version';
 export { captureOtelParent, createOtelRunExporter, exportRunToOtel } from './integrations/otel';
 
 export type { ConfigIssue } from './errors';
-export type { TraceEvent, TraceFile } from './report/trace';
+export type {
+  TraceCompleteEvent,
+  TraceCounterEvent,
+  TraceEvent,
+  TraceFile,
+  TraceInstantEvent,
+  TraceMetadataEvent,
+  TraceScalar,
+} from './report/trace';
 export type { MemoryTrendOptions, TrendSample } from '../analyzers';
 export type { MergeErrorCode, MergeOptions } from './report/merge';
 export type {

@@ -8,7 +8,8 @@
 import type { PerformanceReport, StageMetrics } from '../types';
 import { findingTimeMs, layoutCalls, type Track } from './layout';
 
-type Scalar = string | number | boolean;
+/** An argument value of a trace event. */
+export type TraceScalar = string | number | boolean;
 
 /** A complete event: one stage call. */
 export interface TraceCompleteEvent {
@@ -21,7 +22,7 @@ export interface TraceCompleteEvent {
   dur: number;
   pid: number;
   tid: number;
-  args: Record<string, Scalar>;
+  args: Record<string, TraceScalar>;
 }
 
 /** A counter event: Perfetto draws one counter track per key of `args`. */
@@ -43,7 +44,7 @@ export interface TraceInstantEvent {
   pid: number;
   tid: number;
   s: 'g' | 'p' | 't';
-  args: Record<string, Scalar>;
+  args: Record<string, TraceScalar>;
 }
 
 /** A metadata event naming or ordering a process or a thread track. */
@@ -84,8 +85,8 @@ function trackName(t: Track): string {
   return t.lane === 0 ? thread : `${thread} (concurrent ${t.lane + 1})`;
 }
 
-function callArgs(c: StageMetrics): Record<string, Scalar> {
-  const args: Record<string, Scalar> = {};
+function callArgs(c: StageMetrics): Record<string, TraceScalar> {
+  const args: Record<string, TraceScalar> = {};
   if (typeof c.id === 'string') args.stageId = c.id;
   if (typeof c.parentId === 'string') args.parentId = c.parentId;
   if (finite(c.rowsProcessed)) args.rows = c.rowsProcessed;
@@ -156,14 +157,14 @@ export function generateTraceEvents(report: PerformanceReport): TraceFile {
     const at = findingTimeMs(f);
     const anchor = f.stage !== undefined ? longest.get(f.stage) : undefined;
     const t = at ?? anchor?.t ?? 0;
-    const args: Record<string, Scalar> = { severity: String(f.severity), message: String(f.message), timeFrom: at !== undefined ? 'evidence' : anchor !== undefined ? 'longest call of the stage' : 'run start' };
+    const args: Record<string, TraceScalar> = { severity: String(f.severity), message: String(f.message), timeFrom: at !== undefined ? 'evidence' : anchor !== undefined ? 'longest call of the stage' : 'run start' };
     if (f.stage !== undefined) args.stage = String(f.stage);
     events.push({ ph: 'i', name: `${String(f.kind)}${f.stage !== undefined ? `: ${String(f.stage)}` : ''}`, cat: `finding,${String(f.severity)}`, ts: round(t * 1000, 3), pid, tid: 0, s: 'p', args });
   }
   const spikes = Array.isArray(report.memory?.spikes) ? report.memory.spikes : [];
   for (const s of spikes) {
     if (!finite(s.t)) continue;
-    const args: Record<string, Scalar> = {};
+    const args: Record<string, TraceScalar> = {};
     if (finite(s.rssMb)) args.rssMb = s.rssMb;
     if (finite(s.heapUsedMb)) args.heapUsedMb = s.heapUsedMb;
     if (s.stage !== undefined) args.stage = String(s.stage);
@@ -172,7 +173,7 @@ export function generateTraceEvents(report: PerformanceReport): TraceFile {
   const flags = Array.isArray(report.qualityFlags) ? report.qualityFlags : [];
   for (const q of flags) {
     if (!finite(q.t)) continue;
-    const args: Record<string, Scalar> = { severity: String(q.severity), message: String(q.message) };
+    const args: Record<string, TraceScalar> = { severity: String(q.severity), message: String(q.message) };
     if (q.stage !== undefined) args.stage = String(q.stage);
     events.push({ ph: 'i', name: `quality flag${q.code !== undefined ? `: ${String(q.code)}` : ''}`, cat: `quality,${String(q.severity)}`, ts: round(q.t * 1000, 3), pid, tid: 0, s: 'p', args });
   }
