@@ -168,3 +168,23 @@ export function writeFile(dir: string, name: string, value: unknown): string {
   writeFileSync(path, typeof value === 'string' ? value : JSON.stringify(value, null, 2));
   return path;
 }
+
+/**
+ * Runs `node <script> ...args` with stdout on a pseudo-terminal, through util-linux `script`
+ * (stdout.isTTY is then true); resolves with what the terminal showed (lines end in \r\n).
+ */
+export function runNodeInTty(script: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<ChildResult> {
+  const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+  const command = [process.execPath, script, ...args].map(quote).join(' ');
+  return new Promise((resolvePromise, reject) => {
+    const base: NodeJS.ProcessEnv = { ...process.env, NODE_PATH: NODE_MODULES };
+    for (const k of Object.keys(base)) if (k.startsWith('STAGEMETER_') || k === 'NO_COLOR' || k === 'FORCE_COLOR') delete base[k];
+    const child = spawn('script', ['-qec', command, '/dev/null'], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.on('error', reject);
+    child.on('exit', (code, signal) => resolvePromise({ code, signal, stdout, stderr }));
+  });
+}
