@@ -20,6 +20,11 @@ export {
   generatePerformanceReportJson,
   reportSchema,
   formatReportSummary,
+  summarizeReport,
   VERSION,
+  diffReports,
+  ReportDiffError,
+  formatDiffMarkdown,
+  formatDiffText,
 } from './index.js';
 export type * from './index.js';

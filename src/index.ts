@@ -19,10 +19,17 @@ export { analyzeMemoryTrend, builtinAnalyzers, runAnalysis } from '../analyzers'
 
 // Report
 export { generatePerformanceReportJson, reportSchema } from './report';
-export { formatReportSummary } from './summary';
+export { formatReportSummary, summarizeReport } from './summary';
 export { VERSION } from './version';
 
+// Comparing runs
+export { diffReports, ReportDiffError } from './report/diff';
+export { formatDiffMarkdown, formatDiffText } from './report/diffFormat';
+
 export type { ConfigIssue } from './errors';
+export type { ReportSummaryView, SummaryOptions, SummaryStage } from './summary';
+export type { DiffEstimate, DiffFigure, DiffOptions, DiffResult, DiffRun, DiffVerdict, StageDiff } from './report/diff';
+export type { DiffColors } from './report/diffFormat';
 export type { MemoryTrendOptions, TrendSample } from '../analyzers';
 export type {
   Analyzer,

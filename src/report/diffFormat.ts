@@ -161,7 +161,7 @@ function verdictLine(result: DiffResult, name: (s: string) => string): string {
 }
 
 function noiseLine(r: DiffResult): string {
-  const from = (k: number): string => (k > 0 ? `from ${k} stages` : 'assumed');
+  const from = (k: number): string => (k > 0 ? `measured on ${k} stages` : 'the floor');
   return `run-to-run noise of a stage: wall ±${r.noise.wallPercent}% (${from(r.noise.wallStages)}), CPU ±${r.noise.cpuPercent}% (${from(r.noise.cpuStages)})`;
 }
 
