@@ -78,8 +78,8 @@ export interface DiffEstimate {
   impactPercent: number;
   /** Noise of the change (one standard error, within-run and run-to-run together), percent. */
   noisePercent: number;
-  /** Degrees of freedom of the t test. */
-  df: number;
+  /** Degrees of freedom of the t test; null when infinite (the noise is then taken as known, a normal test). */
+  df: number | null;
   /**
    * Smallest slowdown these two runs could tell from noise for this stage, percent: the change
    * whose p-value would pass the chosen confidence at the strictest Holm step, and at least
@@ -260,7 +260,7 @@ export function diffReports(base: PerformanceReport, head: PerformanceReport, op
       rawPValue: test.p,
       impactPercent: runMs > 0 ? round((Math.abs(mh.totalMs - mb.totalMs) / runMs) * 100, 3) : 0,
       noisePercent: round(Math.expm1(test.se) * 100, 2),
-      df: round(test.df, 1),
+      df: Number.isFinite(test.df) ? round(test.df, 1) : null,
       detectablePercent: 0,
     };
     if (change.singleCall) diff.note = 'called once in a run: the noise measured on the other stages (or the floor) alone bounds it';
