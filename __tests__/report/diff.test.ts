@@ -102,6 +102,22 @@ describe('diffReports on built reports', () => {
     expect(a.estimate!.rawPValue).toBeGreaterThan(0.05);
   });
 
+  test('without per-call records the spread comes from stdDevMs when the report has it, else from the quantiles', () => {
+    const withoutRecords = (aMs: number, stdDevMs?: number): PerformanceReport => {
+      const r = builtReport(fourStages(aMs));
+      r.stages = r.stages.filter((x) => x.name !== 'a');
+      const a = r.stageSummaries[0]!;
+      Object.assign(a, { recordsKept: 0, recordsOmitted: a.calls }, stdDevMs !== undefined ? { stdDevMs } : {});
+      return r;
+    };
+    // calls of 20 ms that vary by ±50 ms (sd): doubling them cannot be told from noise
+    const noisy = diffReports(withoutRecords(10, 50), withoutRecords(20, 50));
+    expect(stage(noisy, 'a')).toMatchObject({ verdict: 'within-noise', estimate: { basis: 'wall', changePercent: 100 } });
+    expect(stage(noisy, 'a').estimate!.noisePercent).toBeGreaterThan(100);
+    // without stdDevMs, p95 = p50 = max = min says the calls do not vary: the doubling shows
+    expect(stage(diffReports(withoutRecords(10), withoutRecords(20)), 'a')).toMatchObject({ verdict: 'slower', regressed: true });
+  });
+
   test('a nested stage that got slower leaves its parent within noise: the parent is judged on its own time', () => {
     const specs = (childMs: number): StageSpec[] => [
       { name: 'parent', durationsMs: repeat(50 + childMs), sync: false, cpuMs: repeat(5 + childMs) },

@@ -370,13 +370,17 @@ function stageData(report: PerformanceReport): Map<string, StageData> {
     const selfShare = s.totalMs > 0 ? Math.min(1, selfMs / s.totalMs) : 1;
     const timed = positiveInt(s.fidelity?.timedCalls, s.calls);
 
+    // spread of one call's own time: from the records where they give own time itself (a stage with
+    // nested stages) or cover every call; else stdDevMs, which covers every call; else a sample
+    // of records; else the quantiles
+    const hasStdDev = isFiniteNonNegative(s.stdDevMs) && timed >= 2;
     let sd: number | undefined;
     let df = 0;
-    if (selfValues !== undefined && selfValues.length >= 2) {
+    if (selfValues !== undefined && selfValues.length >= 2 && (hasChildren || own.length >= timed || !hasStdDev)) {
       sd = stdDev(selfValues);
       df = selfValues.length - 1;
-    } else if (isFiniteNonNegative(s.stdDevMs) && timed >= 2) {
-      sd = s.stdDevMs * selfShare;
+    } else if (hasStdDev) {
+      sd = (s.stdDevMs ?? 0) * selfShare;
       df = timed - 1;
     } else if (own.length >= 2) {
       sd = stdDev(own.map((r) => r.durationMs)) * selfShare;
