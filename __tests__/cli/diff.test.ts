@@ -26,6 +26,7 @@ describe('stagemeter diff on real runs of the demo pipeline', () => {
     base = join(dirs.dir, 'base.json');
     same = join(dirs.dir, 'same.json');
     slow = join(dirs.dir, 'slow.json');
+    // one after the other, as a CI job runs them
     await runDemo(dirs.demo, base);
     await runDemo(dirs.demo, same);
     await runDemo(dirs.demo, slow, `${AUDIT}=2`);
@@ -41,7 +42,7 @@ describe('stagemeter diff on real runs of the demo pipeline', () => {
   });
 
   test('the audit made 2x slower: exit 1, and the verdict names the audit and no other stage', async () => {
-    const r = await cli('diff', base, slow);
+    const r = await cli('diff', same, slow);
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 1, stderr: '' });
     const flagged = r.stdout.split('\n').filter((l) => /^\S+\s{2,}(SLOWER \(fail\)|slower|faster)\s/.test(l));
     expect(flagged).toHaveLength(1);
@@ -50,7 +51,7 @@ describe('stagemeter diff on real runs of the demo pipeline', () => {
   });
 
   test('--format md: a table and a verdict line for a pull request or $GITHUB_STEP_SUMMARY', async () => {
-    const r = await cli('diff', base, slow, '--format', 'md');
+    const r = await cli('diff', same, slow, '--format', 'md');
     expect(r.code).toBe(1);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines[0]).toBe('### stagemeter diff: ❌ 1 stage regressed');
@@ -62,7 +63,7 @@ describe('stagemeter diff on real runs of the demo pipeline', () => {
   });
 
   test('--format json prints the DiffResult', async () => {
-    const r = await cli('diff', base, slow, '--format', 'json');
+    const r = await cli('diff', same, slow, '--format', 'json');
     expect(r.code).toBe(1);
     const result = JSON.parse(r.stdout) as DiffResult;
     expect(result).toMatchObject({ schemaVersion: 1, verdict: 'regression', regressions: [AUDIT], options: { failOnPercent: 10, confidence: 0.99 } });
@@ -71,7 +72,7 @@ describe('stagemeter diff on real runs of the demo pipeline', () => {
   });
 
   test('--fail-on above the change: the audit is still slower, but the gate passes', async () => {
-    const r = await cli('diff', base, slow, '--fail-on', '400%');
+    const r = await cli('diff', same, slow, '--fail-on', '400%');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/\nWeightedLabelingEngine\.audit\s+slower\s/);
     expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('verdict: ok, no stage regressed past 400% (1 slower under the threshold)');

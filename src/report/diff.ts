@@ -5,16 +5,17 @@
  * The model, in short (docs/cli.md explains it for users):
  * - What is compared is a stage's own time: its calls' durations less the time spent in the
  *   stages nested in them, so a slower child never makes its parent read slower. A stage that
- *   holds the CPU (synchronous calls that do not block, or CPU at least 75 % of its wall time) is
- *   compared on its CPU time: on a shared machine the wall time of the same code moves by
- *   tens of percent with what else runs (2x between two runs on a loaded 2-core host), its CPU
- *   time by 10-20 %. A stage that waits (I/O, timers) is compared on wall time.
+ *   holds the CPU (synchronous calls that do not block, or CPU at least 75 % of its wall time)
+ *   and whose CPU was measured on at least half its calls is compared on its CPU time: on a
+ *   shared machine the wall time of the same code moves by tens of percent with what else runs
+ *   (2x between two runs on a loaded 2-core host), its CPU time by 10-40 %. A stage that waits
+ *   (I/O, timers) is compared on wall time.
  * - Noise has two parts. Within a run a stage's calls vary: the spread of its kept per-call
  *   records (or `stdDevMs`, or its quantiles) gives the standard error of its mean. Between runs
- *   the whole stage drifts (other load, CPU frequency, caches shared with a neighbour); that part
- *   is measured on the other stages of the same two reports (how far their changes go beyond
- *   their own within-run spread), and never taken below a floor, because one stage can drift more
- *   than the others do. Both go into a t test on the log of the ratio head / base.
+ *   the whole stage drifts (other load, CPU frequency, caches shared with a neighbour). That drift
+ *   is taken as proportional to how much the stage's calls vary within a run, with the factor
+ *   measured on the other stages of the same two reports, and never below a floor (14 % for CPU
+ *   time, twice that for wall time). Both go into a t test on the log of the ratio head / base.
  * - A change gets a verdict of `slower` or `faster` only when that test rejects "no change" at the
  *   chosen confidence after a Holm correction over the compared stages (a report with fifty
  *   stages is not fifty chances of a false alarm), when it is at least `minChangePercent`, and
@@ -42,11 +43,12 @@ export interface DiffOptions {
    */
   minImpactPercent?: number;
   /**
-   * Run-to-run noise of one stage (one standard deviation) assumed at least, percent of its time
-   * (default 10: what a shared CI runner gives; 2-3 suits a quiet, dedicated machine). The noise
-   * is measured on the reports when they have three or more comparable stages, and never taken
-   * below this; with fewer stages it is this. The floor bounds the smallest change two runs can
-   * show: with 10 % and 8 stages at 99 % confidence, about 35 % (each stage's `detectablePercent`).
+   * Run-to-run noise of one stage's CPU time (one standard deviation) assumed at least, percent
+   * (default 14: a long CPU-bound stage drifted up to 38 % between identical runs on a loaded
+   * 2-core host; 2-3 suits a quiet, dedicated machine). Wall time's floor is twice this. Above
+   * the floor, a stage's noise is measured (see `DiffResult.noise`). The floor bounds the smallest
+   * change two runs can show: with 14 % and 8 stages at 99 % confidence, about 50 % in CPU time
+   * and 120 % in wall time (each stage's `detectablePercent`).
    */
   noiseFloorPercent?: number;
 }
@@ -138,11 +140,12 @@ export interface DiffResult {
   options: Required<DiffOptions>;
   run: { durationMs: DiffFigure; rowsProcessed: DiffFigure; rowsPerSecond: DiffFigure };
   /**
-   * Run-to-run noise of one stage, one standard deviation, percent, for wall and CPU time, and the
-   * stages it was measured on (0: the reports had too few, or it measured under the floor, so the
-   * floor is used).
+   * The run-to-run noise model of these two reports. A stage's noise (one standard deviation of
+   * its log change, besides its within-run spread) is `scale` times its calls' coefficient of
+   * variation, never below the floor. `scale` is measured on `stages` stages whose calls vary;
+   * null when fewer than two, and then the floor alone applies.
    */
-  noise: { wallPercent: number; cpuPercent: number; wallStages: number; cpuStages: number };
+  noise: { cpuFloorPercent: number; wallFloorPercent: number; cpuScale: number | null; wallScale: number | null; cpuStages: number; wallStages: number };
   /** Regressed stages first, then slower, faster, unchanged, appeared, vanished; by time within each. */
   stages: StageDiff[];
   /** Names of the regressed stages. */
@@ -182,6 +185,12 @@ interface StageData {
   cpu: Measure | undefined;
 }
 
+/**
+ * The floor of run-to-run noise for wall time, as a multiple of `noiseFloorPercent` (which is CPU
+ * time's). Wall time also holds the waits for a CPU: an async stage's own time is mostly the
+ * latency of its continuations, which a busy neighbour stretched 2x between two identical runs.
+ */
+const WALL_FLOOR_FACTOR = 2;
 /** A stage whose CPU time is at least this share of its wall time (in the quieter run) is compared on CPU time. */
 const CPU_BOUND_SHARE = 0.75;
 /**
@@ -189,12 +198,18 @@ const CPU_BOUND_SHARE = 0.75;
  * read, a child process); the process's helper threads (GC, libuv) add one or two per call.
  */
 const MAX_VOLUNTARY_SWITCHES = 3;
+/**
+ * A stage is compared on CPU time only where at least this share of its calls was probed. A short
+ * stage probed on one call in 256 has a CPU total extrapolated from its first, still cold calls:
+ * it tripled between two identical runs while the stage's wall time fell.
+ */
+const MIN_PROBED_SHARE = 0.5;
 /** CPU time needs this many probed calls in each run to give a spread. */
 const MIN_CPU_CALLS = 3;
 /** Median of χ²(1): scales the median squared residual to a variance. */
 const CHI2_1_MEDIAN = 0.4549364231195724;
 
-const DEFAULTS = { failOnPercent: 10, confidence: 0.99, noiseFloorPercent: 10, minImpactPercent: 0.5 } as const;
+const DEFAULTS = { failOnPercent: 10, confidence: 0.99, noiseFloorPercent: 14, minImpactPercent: 0.5 } as const;
 
 /**
  * Compares `head` against `base` stage by stage: per stage the change in own time with a verdict
@@ -229,7 +244,8 @@ export function diffReports(base: PerformanceReport, head: PerformanceReport, op
   }
   for (const [name, h] of headData) if (!baseData.has(name)) stages.push({ ...figures(undefined, h), stage: name, presence: 'appeared', regressed: false });
 
-  const floor = Math.log1p(opts.noiseFloorPercent / 100);
+  const cpuFloor = Math.log1p(opts.noiseFloorPercent / 100);
+  const wallFloor = Math.log1p((opts.noiseFloorPercent * WALL_FLOOR_FACTOR) / 100);
   const wallChanges = compared.map(({ b, h }) => logChange(b.wall, h.wall));
   const cpuChanges = compared.map(({ b, h }) => (b.cpu && h.cpu ? logChange(b.cpu, h.cpu) : undefined));
   const othersThan = (changes: ReadonlyArray<LogChange | undefined>, i: number): LogChange[] => changes.filter((c, j): c is LogChange => j !== i && c !== undefined);
@@ -248,7 +264,7 @@ export function diffReports(base: PerformanceReport, head: PerformanceReport, op
       return;
     }
     // the stage's own change must not widen the noise it is judged against
-    const test = tTest(change, runToRunNoise(othersThan(changes, i), floor), opts.confidence);
+    const test = tTest(change, stageNoise(change, othersThan(changes, i), useCpu ? cpuFloor : wallFloor), opts.confidence);
     tested.push({ diff, test });
     const [mb, mh] = useCpu ? [b.cpu!, h.cpu!] : [b.wall, h.wall];
     diff.estimate = {
@@ -279,8 +295,8 @@ export function diffReports(base: PerformanceReport, head: PerformanceReport, op
     else if (e.changePercent <= -opts.minChangePercent) diff.verdict = 'faster';
     diff.regressed = diff.verdict === 'slower' && e.changePercent >= opts.failOnPercent;
   }
-  const wallNoise = runToRunNoise(othersThan(wallChanges, -1), floor);
-  const cpuNoise = runToRunNoise(othersThan(cpuChanges, -1), floor);
+  const wallScale = driftScale(othersThan(wallChanges, -1));
+  const cpuScale = driftScale(othersThan(cpuChanges, -1));
 
   stages.sort(byImportance);
   const regressions = stages.filter((s) => s.regressed).map((s) => s.stage);
@@ -294,7 +310,14 @@ export function diffReports(base: PerformanceReport, head: PerformanceReport, op
       rowsProcessed: figure(base.run.rowsProcessed, head.run.rowsProcessed),
       rowsPerSecond: figure(base.run.rowsPerSecond, head.run.rowsPerSecond),
     },
-    noise: { wallPercent: pct(wallNoise.tau), cpuPercent: pct(cpuNoise.tau), wallStages: wallNoise.measured ? wallNoise.k : 0, cpuStages: cpuNoise.measured ? cpuNoise.k : 0 },
+    noise: {
+      cpuFloorPercent: opts.noiseFloorPercent,
+      wallFloorPercent: round(opts.noiseFloorPercent * WALL_FLOOR_FACTOR, 2),
+      cpuScale: cpuScale !== undefined ? round(cpuScale.kappa, 3) : null,
+      wallScale: wallScale !== undefined ? round(wallScale.kappa, 3) : null,
+      cpuStages: cpuScale?.k ?? 0,
+      wallStages: wallScale?.k ?? 0,
+    },
     stages,
     regressions,
     verdict: regressions.length > 0 ? 'regression' : 'ok',
@@ -457,18 +480,26 @@ function runsOnCpu(s: SummaryIn): boolean {
   return probed > 0 && isFiniteNonNegative(voluntary) && voluntary / probed <= MAX_VOLUNTARY_SWITCHES;
 }
 
+/** Share of a stage's calls whose CPU was measured (not estimated). */
+function probedShare(d: StageData): number {
+  const probed = d.summary.fidelity?.probedCalls;
+  return isFiniteNumber(probed) && d.summary.calls > 0 ? probed / d.summary.calls : 0;
+}
+
 /** CPU time over wall time of a stage's own time (0 when no wall time). */
 function share(cpu: Measure, wall: Measure): number {
   return wall.totalMs > 0 ? cpu.totalMs / wall.totalMs : 0;
 }
 
 /**
- * Whether a stage is compared on CPU time: it ran on the CPU for most of its own time in one of
- * the runs (the quieter one; a busy machine lowers the share in the other), or it holds the CPU by
- * construction in both ({@link runsOnCpu}).
+ * Whether a stage is compared on CPU time: its CPU was measured on at least half its calls in both
+ * runs, and it ran on the CPU for most of its own time in one of the runs (the quieter one; a busy
+ * machine lowers the share in the other) or holds the CPU by construction in both
+ * ({@link runsOnCpu}).
  */
 function holdsCpu(b: StageData, h: StageData): boolean {
   if (b.cpu === undefined || h.cpu === undefined) return false;
+  if (probedShare(b) < MIN_PROBED_SHARE || probedShare(h) < MIN_PROBED_SHARE) return false;
   return Math.max(share(b.cpu, b.wall), share(h.cpu, h.wall)) >= CPU_BOUND_SHARE || (runsOnCpu(b.summary) && runsOnCpu(h.summary));
 }
 
@@ -478,6 +509,11 @@ function holdsCpu(b: StageData, h: StageData): boolean {
 
 /** ln(head / base) of a stage's own time, and its within-run variance (delta method). */
 interface LogChange {
+  /**
+   * Coefficient of variation of one call's own time (standard deviation over mean), the larger of
+   * the two runs; NaN when unknown (a single call).
+   */
+  cv: number;
   y: number;
   /** Within-run variance of y. */
   v: number;
@@ -502,43 +538,51 @@ function logChange(b: Measure, h: Measure): LogChange | undefined {
     v += term;
     parts.push([term, m.df]);
   }
-  return { y, v, parts, singleCall };
-}
-
-/** Run-to-run noise of a stage's log change (one standard deviation) and the stages it rests on. */
-interface Noise {
-  tau: number;
-  /** Stages it was measured on. */
-  k: number;
-  /** False when the floor decided it. */
-  measured: boolean;
+  const cvOf = (m: Measure): number => (m.sd !== undefined && m.totalMs > 0 && m.calls > 0 ? m.sd / (m.totalMs / m.calls) : NaN);
+  return { cv: Math.max(cvOf(b), cvOf(h)), y, v, parts, singleCall };
 }
 
 /**
- * The run-to-run noise of a stage's log change y, measured on other stages of the same two
- * reports: the τ at which the median over those stages of y² / (v + τ²) is the median of χ²(1),
- * v being each stage's within-run variance (a median form of the Paule-Mandel estimator of
- * meta-analysis). It is measured around 0, not around the stages' median: when every stage moved
- * alike, that is what a machine does between runs, and two runs cannot tell it from a change that
- * touched every stage. The median keeps the estimate honest when a few other stages really
- * changed. Needs two stages; never below `floor`, which also covers a stage drifting more than
- * the others (a long CPU-bound stage's CPU time moved 20 % between runs on a loaded host while
- * the other stages' moved 5 %).
+ * How far a stage drifts between two runs, per unit of how much its calls vary within a run: the
+ * κ at which the median over the given stages of y² / (v + κ²·cv²) is the median of χ²(1) (a
+ * median form of the Paule-Mandel estimator of meta-analysis, with each stage's run-to-run
+ * variance taken as κ²·cv²). Undefined with fewer than two stages whose calls vary.
+ *
+ * Why per unit of call-to-call variation: both come from the same interference (other processes,
+ * where GC lands, caches), and a stage that is steady from call to call is steady from run to run.
+ * On a loaded 2-core host the audit stage (calls within ±12 %) drifted up to 38 % in CPU time
+ * between identical runs, while stages whose calls varied ±100 % drifted 50-200 %: judged by the
+ * other stages' drift alone, the audit's doubling went unseen in 4 of 44 pairs.
  */
-function runToRunNoise(others: readonly LogChange[], floor: number): Noise {
-  if (others.length < 2) return { tau: floor, k: others.length, measured: false };
-  const stat = (tau: number): number => median(others.map((c) => (c.y * c.y) / (c.v + tau * tau || Number.MIN_VALUE)));
-  if (stat(floor) <= CHI2_1_MEDIAN) return { tau: floor, k: others.length, measured: false };
-  let lo = floor;
-  let hi = Math.max(floor, 0.01) * 2;
-  while (stat(hi) > CHI2_1_MEDIAN && hi < 1e3) hi *= 2;
-  // the statistic falls as τ grows: bisect to 0.1 % of a log ratio
-  while (hi - lo > 1e-3) {
+function driftScale(stages: readonly LogChange[]): { kappa: number; k: number } | undefined {
+  const usable = stages.filter((c) => Number.isFinite(c.cv) && c.cv > 0);
+  if (usable.length < 2) return undefined;
+  const stat = (kappa: number): number => median(usable.map((c) => (c.y * c.y) / (c.v + kappa * kappa * c.cv * c.cv || Number.MIN_VALUE)));
+  if (stat(0) <= CHI2_1_MEDIAN) return { kappa: 0, k: usable.length };
+  let lo = 0;
+  let hi = 1;
+  while (stat(hi) > CHI2_1_MEDIAN && hi < 1e6) hi *= 2;
+  // the statistic falls as κ grows: bisect to 0.1 % of κ's scale
+  while (hi - lo > 1e-3 * Math.max(1, hi)) {
     const mid = (lo + hi) / 2;
     if (stat(mid) > CHI2_1_MEDIAN) lo = mid;
     else hi = mid;
   }
-  return { tau: hi, k: others.length, measured: true };
+  return { kappa: hi, k: usable.length };
+}
+
+/**
+ * The run-to-run noise of one stage's log change: κ (measured on the other stages, never on the
+ * stage judged, so a large change cannot hide itself) times the stage's own call-to-call
+ * variation, and never below `floor`, which covers what two runs cannot show (a drift shared by
+ * every stage, a stage drifting more than its calls vary). A stage called once has no variation
+ * of its own: it gets the other stages' typical drift, κ times the median of their variation.
+ */
+function stageNoise(change: LogChange, others: readonly LogChange[], floor: number): number {
+  const scale = driftScale(others);
+  if (scale === undefined) return floor;
+  const cv = Number.isFinite(change.cv) ? change.cv : median(others.filter((c) => Number.isFinite(c.cv)).map((c) => c.cv));
+  return Math.max(floor, scale.kappa * cv);
 }
 
 interface TestResult {
@@ -549,8 +593,9 @@ interface TestResult {
   halfWidth: number;
 }
 
-function tTest(c: LogChange, noise: Noise, confidence: number): TestResult {
-  const tau2 = noise.tau * noise.tau;
+/** t test of y = 0 with the within-run variance and the run-to-run noise `tau` (log scale). */
+function tTest(c: LogChange, tau: number, confidence: number): TestResult {
+  const tau2 = tau * tau;
   const variance = c.v + tau2;
   const se = Math.sqrt(variance);
   // Welch-Satterthwaite over the within-run terms. The run-to-run term is taken as known: giving it

@@ -161,8 +161,9 @@ function verdictLine(result: DiffResult, name: (s: string) => string): string {
 }
 
 function noiseLine(r: DiffResult): string {
-  const from = (k: number): string => (k > 0 ? `measured on ${k} stages` : 'the floor');
-  return `run-to-run noise of a stage: wall ±${r.noise.wallPercent}% (${from(r.noise.wallStages)}), CPU ±${r.noise.cpuPercent}% (${from(r.noise.cpuStages)})`;
+  const n = r.noise;
+  const scale = (kappa: number | null, k: number): string => (kappa === null ? 'the floor alone' : `${fmtNum(kappa, 2)}x its calls' variation (measured on ${k} stages)`);
+  return `run-to-run noise of a stage: CPU time ${scale(n.cpuScale, n.cpuStages)}, at least ±${n.cpuFloorPercent}%; wall time ${scale(n.wallScale, n.wallStages)}, at least ±${n.wallFloorPercent}%`;
 }
 
 function confidenceLabel(r: DiffResult): string {

@@ -28,7 +28,7 @@ options:
   --confidence <C%>     confidence a verdict needs, after correcting for the number of stages (default 99%)
   --min-change <P%>     smallest change called faster or slower (default 5%, or --fail-on when lower)
   --min-impact <P%>     smallest change that counts, as a share of the run's duration (default 0.5%)
-  --noise-floor <P%>    run-to-run noise assumed at least, percent of a stage's time (default 3%)
+  --noise-floor <P%>    run-to-run noise of a stage's CPU time assumed at least (default 14%; wall time: twice it)
   --color, --no-color   force colour on or off in text output (default: on a terminal, unless NO_COLOR is set)
   -h, --help            show this help
 
