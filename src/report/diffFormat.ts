@@ -162,7 +162,8 @@ function verdictLine(result: DiffResult, name: (s: string) => string): string {
 
 function noiseLine(r: DiffResult): string {
   const n = r.noise;
-  const scale = (kappa: number | null, k: number): string => (kappa === null ? 'the floor alone' : `${fmtNum(kappa, 2)}x its calls' variation (measured on ${k} stages)`);
+  const scale = (kappa: number | null, k: number): string =>
+    kappa === null ? 'the floor alone' : kappa === 0 ? `no drift beyond its calls' spread (measured on ${k} stages)` : `${fmtNum(kappa, 2)}x its calls' variation (measured on ${k} stages)`;
   return `run-to-run noise of a stage: CPU time ${scale(n.cpuScale, n.cpuStages)}, at least ±${n.cpuFloorPercent}%; wall time ${scale(n.wallScale, n.wallStages)}, at least ±${n.wallFloorPercent}%`;
 }
 
