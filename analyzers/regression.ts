@@ -2,6 +2,7 @@
  * Ordinary least squares with an intercept, for a handful of regressors, with the standard error
  * and a one-sided p-value of each coefficient (Student's t). Pure; O(n·k² + k³).
  */
+import { studentTwoSidedP } from './tdist';
 
 export interface OlsFit {
   intercept: number;
@@ -45,53 +46,6 @@ function inverse(a: number[][]): number[][] | undefined {
   return a.map((_, i) => cols.map((c) => c[i]!));
 }
 
-/** ln Γ(x) (Lanczos). */
-function logGamma(x: number): number {
-  const g = 7;
-  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
-  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
-  x -= 1;
-  let s = c[0]!;
-  for (let i = 1; i < g + 2; i++) s += c[i]! / (x + i);
-  const t = x + g + 0.5;
-  return 0.5 * Math.log(2 * Math.PI) + (x + 0.5) * Math.log(t) - t + Math.log(s);
-}
-
-/** The regularised incomplete beta function I_x(a, b) (continued fraction, Numerical Recipes' betacf). */
-function incompleteBeta(x: number, a: number, b: number): number {
-  if (x <= 0) return 0;
-  if (x >= 1) return 1;
-  const front = Math.exp(logGamma(a + b) - logGamma(a) - logGamma(b) + a * Math.log(x) + b * Math.log(1 - x));
-  const cf = (aa: number, bb: number, xx: number): number => {
-    let c = 1;
-    let d = 1 - ((aa + bb) * xx) / (aa + 1);
-    if (Math.abs(d) < 1e-300) d = 1e-300;
-    d = 1 / d;
-    let h = d;
-    for (let m = 1; m <= 200; m++) {
-      const m2 = 2 * m;
-      let num = (m * (bb - m) * xx) / ((aa + m2 - 1) * (aa + m2));
-      d = 1 + num * d;
-      if (Math.abs(d) < 1e-300) d = 1e-300;
-      c = 1 + num / c;
-      if (Math.abs(c) < 1e-300) c = 1e-300;
-      d = 1 / d;
-      h *= d * c;
-      num = (-(aa + m) * (aa + bb + m) * xx) / ((aa + m2) * (aa + m2 + 1));
-      d = 1 + num * d;
-      if (Math.abs(d) < 1e-300) d = 1e-300;
-      c = 1 + num / c;
-      if (Math.abs(c) < 1e-300) c = 1e-300;
-      d = 1 / d;
-      const del = d * c;
-      h *= del;
-      if (Math.abs(del - 1) < 1e-12) break;
-    }
-    return h;
-  };
-  return x < (a + 1) / (a + b + 2) ? (front * cf(a, b, x)) / a : 1 - (front * cf(b, a, 1 - x)) / b;
-}
-
 /**
  * P(T >= t) for Student's t with `df` degrees of freedom.
  *
@@ -99,8 +53,7 @@ function incompleteBeta(x: number, a: number, b: number): number {
  * studentTUpper(2.0, 10); // ~0.0367
  */
 export function studentTUpper(t: number, df: number): number {
-  if (!Number.isFinite(t)) return t > 0 ? 0 : 1;
-  const tail = 0.5 * incompleteBeta(df / (df + t * t), df / 2, 0.5);
+  const tail = 0.5 * studentTwoSidedP(t, df);
   return t >= 0 ? tail : 1 - tail;
 }
 

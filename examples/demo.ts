@@ -6,9 +6,11 @@
  *   --months N          months to process (default 12)
  *   --rows N            rows per month (default 100000)
  *   --output PATH       report path (default: $STAGEMETER_OUTPUT or reports/demo-report.json)
+ *   --slow STAGE=N      do that stage's work N times per call: a known regression to find with
+ *                       `stagemeter diff` (e.g. --slow WeightedLabelingEngine.audit=2)
  */
 import { createPerformanceMonitor, formatReportSummary, setMonitor } from '../src/index';
-import { runLabelingPipeline } from './labelingPipeline';
+import { PIPELINE_STAGES, runLabelingPipeline, type SlowStage } from './labelingPipeline';
 
 function argValue(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -26,14 +28,28 @@ function positiveInt(name: string, fallback: number): number {
   return n;
 }
 
+function slowStage(): SlowStage | undefined {
+  const raw = argValue('--slow');
+  if (raw === undefined) return undefined;
+  const eq = raw.lastIndexOf('=');
+  const name = eq > 0 ? raw.slice(0, eq) : '';
+  const factor = Number(raw.slice(eq + 1));
+  if (!PIPELINE_STAGES.includes(name) || !Number.isInteger(factor) || factor < 1 || factor > 100) {
+    console.error(`--slow needs <stage>=<whole number 1-100> (got ${raw}); the stages are ${PIPELINE_STAGES.join(', ')}`);
+    process.exit(2);
+  }
+  return { name, factor };
+}
+
 async function main(): Promise<void> {
   const months = positiveInt('--months', 12);
   const rowsPerMonth = positiveInt('--rows', 100_000);
+  const slow = slowStage();
   const expectedRows = months * rowsPerMonth;
 
   if (process.argv.includes('--no-monitor')) {
     const t0 = performance.now();
-    await runLabelingPipeline({ months, rowsPerMonth });
+    await runLabelingPipeline({ months, rowsPerMonth, ...(slow !== undefined ? { slowStage: slow } : {}) });
     const s = (performance.now() - t0) / 1000;
     console.log(`unmonitored: ${expectedRows.toLocaleString('en-US')} rows in ${s.toFixed(2)} s (${Math.round(expectedRows / s).toLocaleString('en-US')} rows/s)`);
     return;
@@ -47,7 +63,7 @@ async function main(): Promise<void> {
     thresholds: { slowStageMs: 100, minThroughputRowsPerSec: 500_000, memoryIntensiveMb: 64 },
   });
   setMonitor(monitor);
-  monitor.startMonitoring({ expectedRows, runName: 'labeling-demo', metadata: { months, rowsPerMonth } });
+  monitor.startMonitoring({ expectedRows, runName: 'labeling-demo', metadata: { months, rowsPerMonth, ...(slow !== undefined ? { slowStage: `${slow.name}=${slow.factor}` } : {}) } });
 
   const progress = setInterval(() => {
     const live = monitor.getLivePerformanceStats();
@@ -58,7 +74,7 @@ async function main(): Promise<void> {
   }, 1000);
   progress.unref();
 
-  await runLabelingPipeline({ months, rowsPerMonth });
+  await runLabelingPipeline({ months, rowsPerMonth, ...(slow !== undefined ? { slowStage: slow } : {}) });
   clearInterval(progress);
   const report = monitor.stopMonitoring();
   console.log('');

@@ -23,11 +23,16 @@ export {
   mergeReports,
   parseReportText,
   formatReportSummary,
+  summarizeReport,
   generateHtmlReport,
   generateTraceEvents,
   VERSION,
   captureOtelParent,
   createOtelRunExporter,
   exportRunToOtel,
+  diffReports,
+  ReportDiffError,
+  formatDiffMarkdown,
+  formatDiffText,
 } from './index.js';
 export type * from './index.js';

@@ -21,15 +21,22 @@ export { analyzeMemoryTrend, builtinAnalyzers, runAnalysis } from '../analyzers'
 export { reportSchema } from './report/build';
 export { generatePerformanceReportJson } from './report/write';
 export { MergeError, mergeReports, parseReportText } from './report/merge';
-export { formatReportSummary } from './summary';
+export { formatReportSummary, summarizeReport } from './summary';
 export { generateHtmlReport } from './report/html';
 export { generateTraceEvents } from './report/trace';
 export { VERSION } from './version';
+
+// Comparing runs
+export { diffReports, ReportDiffError } from './report/diff';
+export { formatDiffMarkdown, formatDiffText } from './report/diffFormat';
 
 // OpenTelemetry export (loads @opentelemetry/api only when called)
 export { captureOtelParent, createOtelRunExporter, exportRunToOtel } from './integrations/otel';
 
 export type { ConfigIssue } from './errors';
+export type { ReportSummaryView, SummaryOptions, SummaryStage } from './summary';
+export type { DiffEstimate, DiffFigure, DiffOptions, DiffResult, DiffRun, DiffVerdict, StageDiff } from './report/diff';
+export type { DiffColors } from './report/diffFormat';
 export type {
   TraceCompleteEvent,
   TraceCounterEvent,
