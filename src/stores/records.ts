@@ -263,6 +263,39 @@ export class RecordTable {
     }
   }
 
+  /**
+   * A copy of the table as it is now (its rows, errors and metadata), for a report built over
+   * several ticks while the run goes on: ~1 ms per 10,000 rows.
+   */
+  copy(): RecordTable {
+    const c = new RecordTable(this.#budget);
+    c.#rows = this.#rows.slice(0, this.#length * WIDTH);
+    c.#length = this.#length;
+    c.#metadata = new Map(this.#metadata);
+    c.#errors = new Map(this.#errors);
+    c.#failedRows = this.#failedRows;
+    c.#failedByStage = [...this.#failedByStage];
+    c.omitted = this.omitted;
+    return c;
+  }
+
+  /** Row `i`'s start (clock ms), call id, stage index and duration (ms), without reading the whole row. */
+  t0At(i: number): number {
+    return this.#rows[i * WIDTH + T0]!;
+  }
+
+  idAt(i: number): number {
+    return this.#rows[i * WIDTH + ID]!;
+  }
+
+  stageAt(i: number): number {
+    return this.#rows[i * WIDTH + STAGE]!;
+  }
+
+  durationAt(i: number): number {
+    return this.#rows[i * WIDTH + DURATION]!;
+  }
+
   /** Reads row `i` back. */
   get(i: number): CallRecord {
     const r = this.#rows;
