@@ -10,6 +10,7 @@ import { endManualStage, manualStageName, startManualStage } from './callpath/ma
 import { releaseAsyncContext } from './callpath/context';
 import { ConfigError, describeValue } from './errors';
 import { createLogger, safeLog } from './logger';
+import { CheckpointWriter } from './run/checkpoint';
 import { closeOpenCalls, reportOf, writeReport } from './run/finalise';
 import { unwatchProcessEnd, watchProcessEnd, type ExitParticipant } from './run/lifecycle';
 import { liveStats, markRate } from './run/live';
@@ -266,20 +267,31 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
   /**
    * Checkpoints: every `checkpointIntervalMs` the report is rewritten atomically with
    * `run.status: 'running'` (stages still open are not in it yet), so a run killed by SIGKILL or a
-   * power cut leaves its last checkpoint. They ride on the sampler's tick when it has one.
+   * power cut leaves its last checkpoint. They ride on the sampler's tick when it has one, and are
+   * built and written a slice at a time (see CheckpointWriter): the program's loop goes on meanwhile.
    */
   #startCheckpoints(run: RunState): void {
     const every = this.#config.checkpointIntervalMs;
-    if (every === undefined || this.#config.outputPath === undefined) return;
+    const path = this.#config.outputPath;
+    if (every === undefined || path === undefined) return;
+    const writer = new CheckpointWriter(run, path, () => this[RUN_KEY].run === run);
     let last = run.t();
     const checkpoint = (): void => {
       if (this[RUN_KEY].run !== run || run.t() - last < every * 0.9) return;
       last = run.t();
-      writeReport(run, reportOf(run, 'running', 'checkpoint', false));
+      writer.start();
     };
     const sampler = run.sampler;
-    if (sampler !== undefined && sampler.intervalMs <= every) sampler.onTick = checkpoint;
-    else run.stopTicker = startTicker(every, checkpoint, (err) => run.flag('warning', 'checkpoint_failed', `checkpoint failed: ${describeError(err).message}`));
+    if (sampler !== undefined && sampler.intervalMs <= every) {
+      sampler.onTick = checkpoint;
+      run.stopTicker = () => writer.cancel();
+    } else {
+      const stop = startTicker(every, checkpoint, (err) => run.flag('warning', 'checkpoint_failed', `checkpoint failed: ${describeError(err).message}`));
+      run.stopTicker = () => {
+        stop();
+        writer.cancel();
+      };
+    }
   }
 
   #flagWithoutRun(severity: Severity, code: string, message: string): void {

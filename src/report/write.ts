@@ -7,8 +7,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync, constants as fsConstants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { PerformanceReport } from '../types';
+import { reportText } from './serialize';
 
 /**
  * Creates the missing directories of `dir`, one `mkdir` per level. Not `mkdirSync(dir, {
@@ -57,17 +59,46 @@ function regularTarget(path: string): string {
   throw Object.assign(new Error(`ENOTREGULAR: ${path} is ${kind}; stagemeter writes reports only to regular files or new paths`), { code: 'ENOTREGULAR' });
 }
 
+/** Where a write of `path` goes: the target (checked) and a fresh temp name beside it. */
+function prepare(path: string): { target: string; dir: string; temp: string } {
+  const target = regularTarget(resolve(path));
+  const dir = dirname(target);
+  ensureDir(dir);
+  return { target, dir, temp: join(dir, `.${basename(target)}.${randomBytes(8).toString('hex')}.tmp`) };
+}
+
+// O_EXCL: fails rather than follow a symlink or reuse a file someone planted at the temp name.
+const TEMP_FLAGS = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | (fsConstants.O_NOFOLLOW ?? 0);
+
+function removeQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // nothing to clean up
+  }
+}
+
+/** Makes a rename durable (best effort: not every file system allows it). */
+function syncDir(dir: string): void {
+  try {
+    const dfd = openSync(dir, 'r');
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+  } catch {
+    // the data is written; only the directory entry's durability is unknown
+  }
+}
+
 /**
  * Writes `text` to `path` atomically: temp file in the same directory, fsync, rename.
  * Creates missing directories. Throws the file-system error (the temp file is removed).
  */
 export function writeFileAtomic(path: string, text: string): void {
-  const target = regularTarget(resolve(path));
-  const dir = dirname(target);
-  ensureDir(dir);
-  const temp = join(dir, `.${basename(target)}.${randomBytes(8).toString('hex')}.tmp`);
-  // O_EXCL: fails rather than follow a symlink or reuse a file someone planted at the temp name.
-  const fd = openSync(temp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | (fsConstants.O_NOFOLLOW ?? 0), 0o644);
+  const { target, dir, temp } = prepare(path);
+  const fd = openSync(temp, TEMP_FLAGS, 0o644);
   let renamed = false;
   try {
     const buf = Buffer.from(text, 'utf8');
@@ -84,28 +115,70 @@ export function writeFileAtomic(path: string, text: string): void {
       } catch {
         // already closed
       }
-      try {
-        unlinkSync(temp);
-      } catch {
-        // nothing to clean up
-      }
+      removeQuietly(temp);
     }
   }
+  syncDir(dir);
+}
+
+/** Bytes handed to one asynchronous write: the pieces of a report are grouped up to this size. */
+const WRITE_GROUP_BYTES = 1024 * 1024;
+
+/**
+ * {@link writeFileAtomic} for a text given in pieces, with the writing and the fsync done off the
+ * event loop (in libuv's thread pool): only the checks, the temp file's creation and the final
+ * rename run on it. `stillWanted()` is asked right before the rename, synchronously with it: when
+ * it says no (the run ended and wrote its final report meanwhile), the temp file is removed and
+ * the target is left alone. `onTemp` hears the temp file's path, so an owner that gives up can
+ * remove it (`stillWanted()` is then never reached when the process exits first). Resolves to
+ * whether the file was replaced; rejects with the file-system error (the temp file removed).
+ */
+export async function writeFileAtomicInBackground(path: string, pieces: readonly string[], stillWanted: () => boolean, onTemp?: (temp: string | undefined) => void): Promise<boolean> {
+  const { target, dir, temp } = prepare(path);
+  let handle: FileHandle | undefined = await open(temp, TEMP_FLAGS, 0o644);
+  onTemp?.(temp);
   try {
-    // Make the rename itself durable (best effort: not every file system allows it).
-    const dfd = openSync(dir, 'r');
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
+    for (let i = 0; i < pieces.length; ) {
+      const group: Buffer[] = [];
+      let bytes = 0;
+      while (i < pieces.length && bytes < WRITE_GROUP_BYTES) {
+        const b = Buffer.from(pieces[i++]!, 'utf8');
+        group.push(b);
+        bytes += b.length;
+      }
+      const buf = group.length === 1 ? group[0]! : Buffer.concat(group, bytes);
+      for (let off = 0; off < buf.length; ) off += (await handle.write(buf, off, buf.length - off)).bytesWritten;
     }
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    if (!stillWanted()) {
+      removeQuietly(temp);
+      return false;
+    }
+    regularTarget(target);
+    renameSync(temp, target);
+  } catch (err) {
+    if (handle !== undefined) await handle.close().catch(() => undefined);
+    removeQuietly(temp);
+    throw err;
+  } finally {
+    onTemp?.(undefined);
+  }
+  try {
+    // the rename made durable, off the event loop too (best effort, as in syncDir)
+    const d = await open(dir, 'r');
+    await d.sync().finally(() => d.close());
   } catch {
     // the data is written; only the directory entry's durability is unknown
   }
+  return true;
 }
 
 /**
- * Serialises a report as indented JSON and, when `path` is given, writes it there atomically.
+ * Serialises a report and, when `path` is given, writes it there atomically. The JSON is indented
+ * while it is small (up to ~2 MB of compact JSON, a few thousand per-call records) and compact
+ * above, where indentation would add ~45 % to the size and the time (see `INDENTED_MAX_CHARS`).
  * This is the one stagemeter call that does I/O on request, so a failed write throws the
  * file-system error to the caller (stopMonitoring, by contrast, never throws).
  *
@@ -114,7 +187,7 @@ export function writeFileAtomic(path: string, text: string): void {
  * generatePerformanceReportJson(report, 'reports/copy.json');
  */
 export function generatePerformanceReportJson(report: PerformanceReport, path?: string): string {
-  const text = `${JSON.stringify(report, null, 2)}\n`;
+  const text = reportText(report);
   if (path !== undefined) writeFileAtomic(path, text);
   return text;
 }

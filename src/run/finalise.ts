@@ -11,7 +11,7 @@ import { safeLog } from '../logger';
 import { buildReport } from '../report/build';
 import { generatePerformanceReportJson } from '../report/write';
 import { describeError } from '../sanitize';
-import type { CallRecord } from '../stores/records';
+import type { RecordTable } from '../stores/records';
 import type { AnalysisResult, PerformanceReport, QualityFlag, RunData, RunInfo } from '../types';
 import { loggerFailure } from '../logger';
 import { openFrames } from './live';
@@ -41,20 +41,47 @@ export function closeOpenCalls(run: RunState): number {
   return open.length;
 }
 
+/**
+ * A run's data taken at one moment, whose per-call records are converted to the report's form
+ * afterwards, a slice at a time ({@link convertRecords}): a checkpoint of a big run spreads that
+ * work (~3 µs a record, 50,000 records by default) over several ticks.
+ */
+export interface RunDataInProgress {
+  /** The run's data; `stages` fills up as records are converted. */
+  readonly data: RunData;
+  /** The records as they were when the data was taken. */
+  readonly table: RecordTable;
+  /** Rows of `table` by start time (then id). */
+  readonly order: number[];
+  /** How many of `order` are converted. */
+  converted: number;
+  readonly redacted: Map<Record<string, unknown>, Record<string, unknown> | undefined>;
+}
+
 /** The recorded run as the analyzers take it. */
 export function runData(run: RunState, status: RunInfo['status'], reason: string): RunData {
+  const pending = beginRunData(run, status, reason, run.records);
+  convertRecords(run, pending, pending.order.length);
+  return pending.data;
+}
+
+/**
+ * Takes the run's data at this moment, records still to convert. `table` is the run's record
+ * table, or a copy of it when the run goes on while the records are converted (the table thins
+ * itself as calls come in). Records without probes borrow their stage's CPU and heap rates when
+ * converted, which may then have moved on by a few probed calls.
+ */
+export function beginRunData(run: RunState, status: RunInfo['status'], reason: string, table: RecordTable): RunDataInProgress {
   const durationMs = Math.max(0, now() - run.t0);
   const cpu = run.cpuAtStart === undefined ? undefined : cpuUsageOrUndefined(run.cpuAtStart);
   if (cpu === undefined) run.flag('warning', 'probe_failed', "process.cpuUsage failed: the run's average CPU is unknown (reported as 0)", undefined, true);
   const logFailure = loggerFailure(run.log);
   if (logFailure !== undefined) run.flag('warning', 'logger_failed', `the logger failed, log lines were lost: ${logFailure}`, undefined, true);
-  const redacted = new Map<Record<string, unknown>, Record<string, unknown> | undefined>();
-  const records: CallRecord[] = [];
-  for (let i = 0; i < run.records.length; i++) records.push(run.records.get(i));
-  records.sort((a, b) => a.t0 - b.t0 || a.id - b.id);
-  const stages = records.map((r) => toMetrics(run, r, redacted));
+  const order: number[] = [];
+  for (let i = 0; i < table.length; i++) order.push(i);
+  order.sort((a, b) => table.t0At(a) - table.t0At(b) || table.idAt(a) - table.idAt(b));
   const durations: number[][] = run.statsList.map(() => []);
-  for (const r of records) durations[r.stage]!.push(r.durationMs);
+  for (let i = 0; i < table.length; i++) durations[table.stageAt(i)]?.push(table.durationAt(i));
   const summaries = run.statsList.map((s, i) => summarize(s, durations[i]!));
   const flags: QualityFlag[] = run.flags.list(durationMs);
   const rows = run.rows();
@@ -83,7 +110,7 @@ export function runData(run: RunState, status: RunInfo['status'], reason: string
   }
   const data: RunData = {
     run: info,
-    stages,
+    stages: [],
     stageSummaries: summaries,
     samples: run.samples.toArray(),
     samplingIntervalMs: run.sampler?.intervalMs ?? null,
@@ -103,7 +130,16 @@ export function runData(run: RunState, status: RunInfo['status'], reason: string
   const gc = run.sampler?.gc();
   if (gc !== undefined) data.gc = gc;
   if (run.processes !== undefined) data.trackedProcesses = run.processes.report(durationMs);
-  return data;
+  return { data, table, order, converted: 0, redacted: new Map() };
+}
+
+/** Converts up to `count` more records of `pending` to the report's form; true when all are. */
+export function convertRecords(run: RunState, pending: RunDataInProgress, count: number): boolean {
+  const { data, table, order, redacted } = pending;
+  const end = Math.min(order.length, pending.converted + count);
+  for (let k = pending.converted; k < end; k++) data.stages.push(toMetrics(run, table.get(order[k]!), redacted));
+  pending.converted = end;
+  return end === order.length;
 }
 
 function emptyAnalysis(data: RunData, message: string): AnalysisResult {
@@ -119,12 +155,28 @@ function emptyAnalysis(data: RunData, message: string): AnalysisResult {
 
 /** Analyses the run and builds its report (a checkpoint's with `status: 'running'`). */
 export function reportOf(run: RunState, status: RunInfo['status'], reason: string, logFindings: boolean): PerformanceReport {
-  const data = runData(run, status, reason);
+  return analysedReport(run, runData(run, status, reason), logFindings);
+}
+
+/**
+ * Runs the analyzers on the run's data and builds the report. `withRecords: false` runs them as
+ * for a run that kept no per-call records (`maxStageRecords: 0`: summaries, samples and flags
+ * only), while the report still lists the records; the report then says so in an info flag.
+ */
+export function analysedReport(run: RunState, data: RunData, logFindings: boolean, withRecords = true): PerformanceReport {
   let analysis: AnalysisResult;
   try {
-    analysis = runAnalysis(data, run.config.thresholds, run.config.analyzers);
+    analysis = runAnalysis(withRecords ? data : { ...data, stages: [] }, run.config.thresholds, run.config.analyzers);
   } catch (err) {
     analysis = emptyAnalysis(data, `the analysis failed: ${describeError(err).message}`);
+  }
+  if (!withRecords) {
+    analysis.qualityFlags.push({
+      severity: 'info',
+      code: 'analysis_without_records',
+      t: data.run.durationMs,
+      message: `this checkpoint was analysed without its ${data.stages.length} per-call records (no nesting, self time or stages named for spikes and pauses): the final report has the full analysis`,
+    });
   }
   if (logFindings) {
     for (const f of analysis.bottlenecks.findings) {
@@ -151,15 +203,23 @@ export function writeReport(run: RunState, report: PerformanceReport): void {
     report.output = { path, written: false, error: reason };
     report.qualityFlags.push({ severity: 'error', message, t: report.run.durationMs, code: 'report_write_failed' });
     report.summary.qualityFlagCounts.error++;
-    if (run.config.logger !== undefined) {
-      safeLog(run.log, 'error', { event: 'report_write_failed', path, err: describeError(err) }, message);
-    } else if (!run.writeFailureReported) {
-      run.writeFailureReported = true;
-      try {
-        process.stderr.write(`stagemeter: ${message}\n`);
-      } catch {
-        // stderr closed: the report itself still says it
-      }
+    announceWriteFailure(run, path, err, message);
+  }
+}
+
+/**
+ * Says once per run, on one stderr line (through the logger instead when the application gave
+ * one, every time), that a report could not be written.
+ */
+export function announceWriteFailure(run: RunState, path: string, err: unknown, message: string): void {
+  if (run.config.logger !== undefined) {
+    safeLog(run.log, 'error', { event: 'report_write_failed', path, err: describeError(err) }, message);
+  } else if (!run.writeFailureReported) {
+    run.writeFailureReported = true;
+    try {
+      process.stderr.write(`stagemeter: ${message}\n`);
+    } catch {
+      // stderr closed: the report itself still says it
     }
   }
 }

@@ -64,6 +64,31 @@ describe('the run-wide record budget', () => {
     expect(table.length).toBeLessThanOrEqual(400);
   });
 
+  test('thinning is batched: a hundred busy stages filling the default budget cost a pass per ~1/8 of the budget, not one per stage halved', () => {
+    const list = stages(100);
+    const budget = 50_000;
+    const table = new RecordTable(budget);
+    let added = 0;
+    // each stage called in blocks, as a pipeline's stages are: the table is full after ten stages
+    for (let block = 0; block < 10; block++) {
+      for (let s = 0; s < 100; s++) for (let k = 0; k < 2500; k++) if (offer(table, list, s, block * 2500 + k)) added++;
+    }
+    expect(table.length).toBeLessThanOrEqual(budget);
+    expect(table.length + table.omitted).toBe(100 * 25_000);
+    // every pass frees about an eighth of the budget (at least a sixteenth, as estimated halves go)
+    const rowsThinned = added - table.length;
+    expect(table.thinningPasses).toBeGreaterThan(0);
+    expect(table.thinningPasses).toBeLessThanOrEqual(Math.ceil(rowsThinned / (budget / 16)) + 1);
+    // and the sample is as before: every stage on a power-of-two stride, from its first call on
+    const rows = Array.from({ length: table.length }, (_, i) => table.get(i));
+    for (let s = 0; s < 100; s++) {
+      const seqs = rows.filter((r) => r.stage === s).map((r) => r.seq);
+      expect(seqs.length).toBe(list[s]!.kept);
+      expect(seqs[0]).toBe(0);
+      expect(seqs.every((q) => q % list[s]!.stride === 0)).toBe(true);
+    }
+  });
+
   test('a budget of 0 keeps nothing', () => {
     const list = stages(1);
     const table = new RecordTable(0);
