@@ -70,6 +70,7 @@ export type {
   StageOptions,
   StageOutcome,
   StageSummary,
+  StageThreadPart,
   StartOptions,
   Thresholds,
 } from './types';

@@ -101,6 +101,15 @@ export class RecordTable {
     return this.#budget;
   }
 
+  /** Forgets every row (a worker's run empties its table each time it sends the rows on). */
+  clear(): void {
+    this.#length = 0;
+    this.#metadata = new Map();
+    this.#errors = new Map();
+    this.#failedRows = 0;
+    this.omitted = 0;
+  }
+
   /** Whether call number `seq` of a stage with this stride gets a record (before `add`). */
   static wanted(stage: ThinnedStage, seq: number, failed: boolean): boolean {
     return (seq & (stage.stride - 1)) === 0 || failed;
