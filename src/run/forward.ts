@@ -12,6 +12,7 @@
  * straight through.
  */
 import { performance } from 'node:perf_hooks';
+import { types } from 'node:util';
 import { BroadcastChannel, getEnvironmentData, isMainThread, threadId } from 'node:worker_threads';
 import { now } from '../callpath/clock';
 import { releaseAsyncContext } from '../callpath/context';
@@ -55,7 +56,7 @@ function isAnnouncement(a: unknown): a is RunAnnouncement {
     x.v === 1 &&
     typeof x.runId === 'string' &&
     typeof x.channel === 'string' &&
-    x.state instanceof SharedArrayBuffer &&
+    types.isSharedArrayBuffer(x.state) &&
     x.state.byteLength >= 4 &&
     Number.isSafeInteger(x.maxStageRecords) &&
     x.maxStageRecords! >= 0 &&

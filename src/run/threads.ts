@@ -8,6 +8,7 @@
  * worker whose last batch never came (terminated, or still running) is named in a quality flag.
  */
 import { performance } from 'node:perf_hooks';
+import { types } from 'node:util';
 import { BroadcastChannel, isMainThread, receiveMessageOnPort, setEnvironmentData, type MessagePort } from 'node:worker_threads';
 import { describeError } from '../sanitize';
 import { RecordTable } from '../stores/records';
@@ -177,7 +178,11 @@ export class ThreadHub {
   }
 }
 
-/** Structure of a batch (its numbers come from stagemeter's own code in the worker). */
+/**
+ * Structure of a batch (its numbers come from stagemeter's own code in the worker). Types are
+ * checked across realms: a message is decoded in the thread's main context, while this module
+ * may run in another (a test runner's vm context).
+ */
 function isBatch(m: unknown, runId: string): m is ThreadBatch {
   if (typeof m !== 'object' || m === null) return false;
   const b = m as Partial<ThreadBatch>;
@@ -190,7 +195,7 @@ function isBatch(m: unknown, runId: string): m is ThreadBatch {
     Number.isFinite(b.runT0) &&
     Array.isArray(b.stages) &&
     b.stages.every((d) => typeof d === 'object' && d !== null && typeof d.name === 'string' && Number.isSafeInteger(d.i) && d.i >= 0 && Number.isSafeInteger(d.calls) && d.calls >= 0) &&
-    b.records instanceof Float64Array &&
+    types.isFloat64Array(b.records) &&
     b.records.length % RECORD_WIDTH === 0 &&
     Array.isArray(b.errors) &&
     Array.isArray(b.metadata) &&
