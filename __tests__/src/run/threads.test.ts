@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BroadcastChannel, getEnvironmentData, Worker } from 'node:worker_threads';
 import { createPerformanceMonitor, withStage, type PerformanceMonitor, type PerformanceReport, type StageSummary } from '../../../src/index';
+import { MAX_RECORDS_PER_BATCH, RECORD_WIDTH } from '../../../src/run/batch';
 import { QuantileSketch } from '../../../src/stores/sketch';
 import { runChild, REGISTER } from '../../helpers/child';
 import { expectValidReport } from '../../helpers/schema';
@@ -301,7 +302,7 @@ describe('the hand-over', () => {
       expect(batches.length).toBeLessThanOrEqual(10);
       expect(done.calls as number).toBeGreaterThan(100 * batches.length);
       // Records a worker sends per batch are bounded.
-      for (const b of batches) expect(b.records.length / 15).toBeLessThanOrEqual(4096);
+      for (const b of batches) expect(b.records.length / RECORD_WIDTH).toBeLessThanOrEqual(MAX_RECORDS_PER_BATCH);
     } finally {
       tap.close();
     }
