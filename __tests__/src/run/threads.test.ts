@@ -20,6 +20,8 @@ interface Running {
   worker: Worker;
   threadId: number;
   messages: Array<Record<string, unknown>>;
+  /** Errors the worker died of. */
+  errors: Error[];
   /** Resolves with the exit code. */
   exited: Promise<number>;
   /** Resolves with the first message that has `key`. */
@@ -42,14 +44,14 @@ function startWorker(workerData: Record<string, unknown>, env: NodeJS.ProcessEnv
       }
     }
   });
-  const exited = new Promise<number>((resolve, reject) => {
-    worker.on('error', reject);
-    worker.on('exit', resolve);
-  });
+  const errors: Error[] = [];
+  worker.on('error', (err) => errors.push(err));
+  const exited = new Promise<number>((resolve) => worker.on('exit', resolve));
   const r: Running = {
     worker,
     threadId: worker.threadId,
     messages,
+    errors,
     exited,
     next: (key) => {
       const seen = messages.find((m) => key in m);
@@ -98,6 +100,7 @@ describe('stages in worker threads land in the main thread run', () => {
     const a = startWorker({ mode: 'calls', calls: 5, rows: 10 });
     const b = startWorker({ mode: 'calls', calls: 5, rows: 10 });
     expect(await Promise.all([a.exited, b.exited])).toEqual([0, 0]);
+    expect([...a.errors, ...b.errors]).toEqual([]);
     // The hooks returned what the functions returned (5 calls x 10 rows doubled).
     expect(a.messages).toEqual([{ threadId: a.threadId, doubled: 50 }]);
     expect(b.messages).toEqual([{ threadId: b.threadId, doubled: 50 }]);
@@ -193,6 +196,32 @@ describe('stages in worker threads land in the main thread run', () => {
     const flag = report.qualityFlags.find((f) => f.code === 'invalid_rows');
     expect(flag).toMatchObject({ severity: 'warning', stage: 'bad_rows' });
     expect(flag!.message).toMatch(new RegExp(`\\(worker thread ${w.threadId}\\) \\(2 times\\)$`));
+  });
+
+  test("a worker's own workers record into the main thread run too", async () => {
+    const m = quiet();
+    m.startMonitoring();
+    const w = startWorker({ mode: 'spawn', calls: 2, rows: 3 });
+    expect(await w.exited).toBe(0);
+    const { childThreadId, code } = w.messages[0] as { childThreadId: number; code: number };
+    expect(code).toBe(0);
+    const report = expectValidReport(m.stopMonitoring());
+    expect(summary(report, 'transform').threads?.map((t) => [t.threadId, t.calls, t.rowsProcessed])).toEqual([
+      [w.threadId, 2, 6],
+      [childThreadId, 2, 6],
+    ]);
+    expect(lostFlags(report)).toEqual([]);
+  });
+
+  test('a worker that dies of an uncaught error still sends its last batch', async () => {
+    const m = quiet();
+    m.startMonitoring();
+    const w = startWorker({ mode: 'throw', calls: 4, rows: 2 });
+    expect(await w.exited).toBe(1);
+    expect(w.errors.map((e) => e.message)).toEqual(['the worker failed']);
+    const report = expectValidReport(m.stopMonitoring());
+    expect(summary(report, 'transform')).toMatchObject({ calls: 4, rowsProcessed: 8 });
+    expect(lostFlags(report)).toEqual([]);
   });
 
   test('a decorated class used in workers, under both decorator modes', async () => {
