@@ -198,6 +198,17 @@ describe('stages in worker threads land in the main thread run', () => {
     expect(flag!.message).toMatch(new RegExp(`\\(worker thread ${w.threadId}\\) \\(2 times\\)$`));
   });
 
+  test('stages started by hand on the singleton in a worker are recorded too', async () => {
+    const m = quiet();
+    m.startMonitoring();
+    const w = startWorker({ mode: 'manual' });
+    expect(await w.exited).toBe(0);
+    expect(w.messages).toEqual([{ threadId: w.threadId, id: '1', endedId: `t${w.threadId}:1`, endedThreadId: w.threadId, monitoring: true }]);
+    const report = expectValidReport(m.stopMonitoring());
+    expect(summary(report, 'manual')).toMatchObject({ calls: 1, rowsProcessed: 7, threads: [expect.objectContaining({ threadId: w.threadId, calls: 1, rowsProcessed: 7 })] });
+    expect(report.stages).toEqual([expect.objectContaining({ id: `t${w.threadId}:1`, name: 'manual', threadId: w.threadId, metadata: { part: 1 } })]);
+  });
+
   test("a worker's own workers record into the main thread run too", async () => {
     const m = quiet();
     m.startMonitoring();
