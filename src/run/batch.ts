@@ -22,6 +22,15 @@ export const THREAD_RUN_KEY = 'stagemeter.run.v1';
 /** A batch is sent at most this often, ms (and at the worker's end). */
 export const FLUSH_MS = 100;
 
+/** The state cells: 1 while the run is active, 0 once it stops (a notify wakes the workers). */
+export const S_ACTIVE = 0;
+/** Workers that sent their last batch when the run stopped (a notify wakes the main thread). */
+export const S_ANSWERS = 1;
+export const STATE_BYTES = 8;
+
+/** How long stopMonitoring() waits for live workers' last batches, ms (only while one has not answered). */
+export const STOP_WAIT_MS = 100;
+
 /**
  * Records a worker keeps between two batches, at most (the main thread's budget applies again).
  * A full batch costs the worker ~0.2 ms to encode and send and the main thread about as much to
@@ -35,7 +44,7 @@ export interface RunAnnouncement {
   runId: string;
   /** BroadcastChannel the main thread listens on for this run's batches. */
   channel: string;
-  /** Shared with every worker: `[0]` is 1 while the run is active, 0 once it has stopped. */
+  /** Shared with every worker, as an Int32Array: see S_ACTIVE, S_ANSWERS. */
   state: SharedArrayBuffer;
   maxStageRecords: number;
   maxStageNames: number;

@@ -8,8 +8,9 @@
  * - at the worker's end (`process.on('exit')` runs in a worker that ends normally; a worker
  *   stopped with `worker.terminate()` loses what it recorded since its last batch, and the main
  *   run's report says so).
- * When the main run stops, the worker's run ends at its next check and its hooks pass calls
- * straight through.
+ * When the main run stops, shared memory tells the worker: an idle worker sends its last batch at
+ * once (Atomics.waitAsync wakes its event loop), a busy one at its next check; its run ends and its
+ * hooks pass calls straight through from then on.
  */
 import { performance } from 'node:perf_hooks';
 import { types } from 'node:util';
@@ -19,7 +20,7 @@ import { releaseAsyncContext } from '../callpath/context';
 import type { RunBox } from '../callpath/global';
 import { createLogger } from '../logger';
 import type { ResolvedConfig } from '../validate';
-import { encodeRecords, FLUSH_MS, MAX_RECORDS_PER_BATCH, takeStageDelta, THREAD_RUN_KEY, type FlagDelta, type RunAnnouncement, type StageDelta, type ThreadBatch } from './batch';
+import { encodeRecords, FLUSH_MS, MAX_RECORDS_PER_BATCH, S_ACTIVE, S_ANSWERS, STATE_BYTES, takeStageDelta, THREAD_RUN_KEY, type FlagDelta, type RunAnnouncement, type StageDelta, type ThreadBatch } from './batch';
 import { closeOpenCalls } from './finalise';
 import { hotProbePriceNs } from './probes';
 import { RunState } from './state';
@@ -46,7 +47,7 @@ export function announcedRun(): RunAnnouncement | undefined {
     return undefined;
   }
   if (!isAnnouncement(a)) return undefined;
-  return Atomics.load(new Int32Array(a.state), 0) === 1 ? a : undefined;
+  return Atomics.load(new Int32Array(a.state), S_ACTIVE) === 1 ? a : undefined;
 }
 
 function isAnnouncement(a: unknown): a is RunAnnouncement {
@@ -57,7 +58,7 @@ function isAnnouncement(a: unknown): a is RunAnnouncement {
     typeof x.runId === 'string' &&
     typeof x.channel === 'string' &&
     types.isSharedArrayBuffer(x.state) &&
-    x.state.byteLength >= 4 &&
+    x.state.byteLength >= STATE_BYTES &&
     Number.isSafeInteger(x.maxStageRecords) &&
     x.maxStageRecords! >= 0 &&
     Number.isSafeInteger(x.maxStageNames) &&
@@ -93,18 +94,20 @@ export function startForwarding(box: RunBox<RunState>, announced: RunAnnouncemen
     });
     hotProbePriceNs();
     const run = new RunState(config, createLogger(config), { runName: `worker thread ${threadId}` }, threadId);
-    new Forwarder(box, run, announced).start();
-    return run;
+    return new Forwarder(box, run, announced).start() ? run : undefined;
   } catch {
     return undefined;
   }
 }
 
+/** `Atomics.waitAsync` (ES2024; Node 16+), typed here as the project's lib stops at ES2023. */
+type WaitAsync = (cells: Int32Array, index: number, value: number) => { async: boolean; value: Promise<unknown> | string };
+
 class Forwarder {
   readonly #box: RunBox<RunState>;
   readonly #run: RunState;
   readonly #announced: RunAnnouncement;
-  readonly #active: Int32Array;
+  readonly #state: Int32Array;
   /** Each stage's `calls` at the last batch, by index. */
   readonly #sentCalls: number[] = [];
   readonly #sentFlags = new Map<string, number>();
@@ -114,18 +117,27 @@ class Forwarder {
   #lastCheckT = 0;
   #lastCheckId = 0;
   #timer: NodeJS.Timeout | undefined = undefined;
-  readonly #onExit = (): void => this.#end(true);
+  readonly #onExit = (): void => this.#end();
   #done = false;
 
   constructor(box: RunBox<RunState>, run: RunState, announced: RunAnnouncement) {
     this.#box = box;
     this.#run = run;
     this.#announced = announced;
-    this.#active = new Int32Array(announced.state);
+    this.#state = new Int32Array(announced.state);
   }
 
-  start(): void {
+  /** False when the main run stopped meanwhile (nothing was started). */
+  start(): boolean {
     const run = this.#run;
+    const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
+    if (waitAsync !== undefined) {
+      // Wakes this thread's event loop when the main run stops (a pending wait does not keep the
+      // worker alive). Without waitAsync, the timer and the checks find out.
+      const stop = waitAsync(this.#state, S_ACTIVE, 1);
+      if (!stop.async) return false;
+      void (stop.value as Promise<unknown>).then(() => this.#end());
+    }
     this.#lastCheckT = this.#lastSendT = now();
     // The first batch tells the main run this thread exists, before any call: a worker terminated
     // before its next batch is still named in the report.
@@ -136,18 +148,23 @@ class Forwarder {
     this.#timer.unref();
     process.on('exit', this.#onExit);
     this.#box.run = run;
+    return true;
+  }
+
+  #stopped(): boolean {
+    return Atomics.load(this.#state, S_ACTIVE) !== 1;
   }
 
   /** From the call path (RunState.frame), every few calls: a batch when one is due. Never throws. */
   #check(): void {
     const run = this.#run;
     try {
-      const t = now();
-      const id = run.lastId;
-      if (Atomics.load(this.#active, 0) !== 1) {
-        this.#end(false);
+      if (this.#stopped()) {
+        this.#end();
         return;
       }
+      const t = now();
+      const id = run.lastId;
       if (t - this.#lastSendT >= FLUSH_MS) this.#send(false);
       // The next check about FLUSH_MS / CHECKS_PER_FLUSH from now, at the rate calls came in since the last one.
       const perMs = (id - this.#lastCheckId) / Math.max(t - this.#lastCheckT, 1e-3);
@@ -163,16 +180,9 @@ class Forwarder {
   /** From the timer, when the worker's event loop turns. */
   #tick(): void {
     try {
-      if (this.#box.run !== this.#run) {
-        // The program stopped the worker's monitor by hand: what it recorded since the last batch goes.
-        this.#end(true);
-        return;
-      }
-      if (Atomics.load(this.#active, 0) !== 1) {
-        this.#end(false);
-        return;
-      }
-      if (now() - this.#lastSendT >= FLUSH_MS * 0.9 && this.#changed()) this.#send(false);
+      // The main run stopped, or the program stopped the worker's monitor by hand.
+      if (this.#stopped() || this.#box.run !== this.#run) this.#end();
+      else if (now() - this.#lastSendT >= FLUSH_MS * 0.9 && this.#changed()) this.#send(false);
     } catch {
       // never into the worker's event loop
     }
@@ -239,11 +249,13 @@ class Forwarder {
   }
 
   /**
-   * Ends the worker's run. `final`: the worker is ending (or its monitor was stopped by hand):
-   * calls still open are closed as failed and the last batch is sent. Otherwise the main run has
-   * stopped: nothing more is sent.
+   * Ends the worker's run, for good: the worker is ending, the main run stopped, or the program
+   * stopped the worker's monitor by hand. Calls still open are closed as failed (as the main
+   * thread's are at its stop) and the last batch goes; when the main run is stopping, the answer
+   * tells it that this worker's last batch is sent. A batch that comes after the main run has
+   * closed goes nowhere.
    */
-  #end(final: boolean): void {
+  #end(): void {
     if (this.#done) return;
     this.#done = true;
     const run = this.#run;
@@ -254,15 +266,17 @@ class Forwarder {
     const mine = this.#box.run === run;
     if (mine) this.#box.run = undefined;
     try {
-      if (final && Atomics.load(this.#active, 0) === 1) {
-        if (mine) {
-          run.endReason ??= 'worker exit';
-          closeOpenCalls(run);
-        }
-        this.#send(true);
+      if (mine) {
+        run.endReason ??= this.#stopped() ? 'main thread run ended' : 'worker exit';
+        closeOpenCalls(run);
+      }
+      this.#send(true);
+      if (this.#stopped()) {
+        Atomics.add(this.#state, S_ANSWERS, 1);
+        Atomics.notify(this.#state, S_ANSWERS);
       }
     } catch {
-      // the worker is ending: a batch that cannot be sent is named missing in the main report
+      // a batch that cannot be sent is named missing in the main report
     } finally {
       if (mine) {
         run.release();

@@ -4,11 +4,14 @@
  * is created); the worker's hooks record into a run of their own and send its figures here in
  * batches (forward.ts), over a BroadcastChannel named after the run. Each batch is merged into
  * the run's stage figures, its per-thread parts, its records (with the worker's thread id) and its
- * quality flags. At the end of the run the batches already sent are read synchronously, and a
- * worker whose last batch never came (terminated, or still running) is named in a quality flag.
+ * quality flags. When the run stops, the workers still running are asked for their last batch
+ * (through shared memory: a worker idle in its event loop answers at once), the batches sent are
+ * read synchronously, and a worker whose last batch never came (terminated, or inside one long
+ * call throughout) is named in a quality flag.
  */
 import { performance } from 'node:perf_hooks';
 import { types } from 'node:util';
+import { now } from '../callpath/clock';
 import { BroadcastChannel, isMainThread, receiveMessageOnPort, setEnvironmentData, type MessagePort } from 'node:worker_threads';
 import { describeError } from '../sanitize';
 import { RecordTable } from '../stores/records';
@@ -33,6 +36,10 @@ import {
   R_T0,
   R_VOLUNTARY,
   RECORD_WIDTH,
+  S_ACTIVE,
+  S_ANSWERS,
+  STATE_BYTES,
+  STOP_WAIT_MS,
   THREAD_RUN_KEY,
   type RunAnnouncement,
   type ThreadBatch,
@@ -93,16 +100,16 @@ export function openThreadHub(run: RunState): ThreadHub | undefined {
 export class ThreadHub {
   readonly #run: RunState;
   readonly #announcement: RunAnnouncement;
-  readonly #active: Int32Array;
+  readonly #state: Int32Array;
   readonly #channel: BroadcastChannel;
   readonly #threads = new Map<number, ThreadLog>();
   #closed = false;
 
   constructor(run: RunState) {
     this.#run = run;
-    const state = new SharedArrayBuffer(4);
-    this.#active = new Int32Array(state);
-    this.#active[0] = 1;
+    const state = new SharedArrayBuffer(STATE_BYTES);
+    this.#state = new Int32Array(state);
+    this.#state[S_ACTIVE] = 1;
     this.#announcement = {
       v: 1,
       runId: run.id,
@@ -121,11 +128,6 @@ export class ThreadHub {
     announceNewest();
   }
 
-  /** Worker threads that sent at least one batch. */
-  get threadIds(): number[] {
-    return [...this.#threads.keys()];
-  }
-
   /** One message from the channel: merged when it is a batch of this run, ignored otherwise. Never throws. */
   receive(message: unknown): void {
     if (this.#closed || this.#run.ended || !isBatch(message, this.#run.id)) return;
@@ -137,17 +139,27 @@ export class ThreadHub {
   }
 
   /**
-   * The run ends: workers are told (they stop sending and pass their calls straight through), the
-   * batches already sent are merged, the channel closes, and each worker whose last batch did not
-   * come is named in a flag.
+   * The run ends: the workers are told (each sends its last batch and from then on passes its
+   * calls straight through), their batches are merged, the channel closes, and each worker whose
+   * last batch did not come is named in a flag. Waits up to STOP_WAIT_MS, and only while a worker
+   * that has not ended has not answered either.
    */
   close(): void {
     if (this.#closed) return;
-    Atomics.store(this.#active, 0, 0);
+    const state = this.#state;
+    Atomics.store(state, S_ACTIVE, 0);
+    Atomics.notify(state, S_ACTIVE);
     try {
-      // Node reads a BroadcastChannel like a port here (its types say MessagePort only).
-      const port = this.#channel as unknown as MessagePort;
-      for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) this.receive((m as { message: unknown }).message);
+      this.#drain();
+      let open = 0;
+      for (const log of this.#threads.values()) if (!log.final) open++;
+      const deadline = now() + STOP_WAIT_MS;
+      for (let answers = Atomics.load(state, S_ANSWERS); answers < open; answers = Atomics.load(state, S_ANSWERS)) {
+        const left = deadline - now();
+        if (left <= 0) break;
+        Atomics.wait(state, S_ANSWERS, answers, left);
+      }
+      this.#drain();
     } catch (err) {
       this.#run.flag('warning', 'thread_batch_failed', `the worker threads' last batches could not be read: ${describeError(err).message}`);
     }
@@ -162,8 +174,15 @@ export class ThreadHub {
         log.batches <= 1 && log.received === 0
           ? `its calls are not in the report (it had started ${log.started} when it last reported)`
           : `its calls after its last batch (at ${Math.round(log.lastT)} ms) are not in the report; by then it had started ${log.started} calls, ${log.received} of which had ended and are counted`;
-      this.#run.flag('warning', 'thread_batch_lost', `worker thread ${log.threadId} did not send its last batch (it was terminated, or was still running when the run ended): ${what}`);
+      this.#run.flag('warning', 'thread_batch_lost', `worker thread ${log.threadId} did not send its last batch (it was terminated, or stayed inside one call while the run stopped): ${what}`);
     }
+  }
+
+  /** Merges the batches sent and not read yet. */
+  #drain(): void {
+    // Node reads a BroadcastChannel like a port here (its types say MessagePort only).
+    const port = this.#channel as unknown as MessagePort;
+    for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) this.receive((m as { message: unknown }).message);
   }
 
   #logOf(batch: ThreadBatch): ThreadLog {
