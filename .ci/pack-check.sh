@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Packs stagemeter with `npm pack`, installs the tarball into a fresh TypeScript project and
-# compiles and runs the contract's examples under both decorator modes, plus an ESM import.
+# compiles and runs the contract's examples under both decorator modes, plus an ESM import and
+# worker threads.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
@@ -11,7 +12,7 @@ tarball="$(npm pack --silent --pack-destination "$work" | tail -n 1)"
 cd "$work"
 npm init -y >/dev/null
 npm install --no-audit --no-fund --loglevel=error "./$tarball" "typescript@$(node -p "require('$root/node_modules/typescript/package.json').version")" "@types/node@20" >/dev/null
-cp "$root/.ci/consumer/contract.ts" "$root/.ci/consumer/esm.mjs" .
+cp "$root/.ci/consumer/contract.ts" "$root/.ci/consumer/esm.mjs" "$root/.ci/consumer/threads.mjs" .
 for mode in standard experimental; do
   extra=''
   [ "$mode" = experimental ] && extra='"experimentalDecorators": true, "emitDecoratorMetadata": true,'
@@ -23,4 +24,5 @@ JSON
   node "out-$mode/contract.js"
 done
 node esm.mjs
+node threads.mjs
 echo "pack check passed: $tarball"

@@ -86,6 +86,7 @@ export type {
   StageOptions,
   StageOutcome,
   StageSummary,
+  StageThreadPart,
   StartOptions,
   Thresholds,
   TrackedProcess,

@@ -19,6 +19,7 @@ import { ProcessTracker } from './run/processes';
 import { claimOutput } from './report/ownership';
 import { Sampler, startTicker } from './run/sampler';
 import { RunState } from './run/state';
+import { openThreadHub } from './run/threads';
 import { describeError } from './sanitize';
 import { recordOf } from './run/metrics';
 import type { LivePerformanceStats, MonitorOptions, PerformanceMonitorLike, PerformanceReport, Severity, StageMetrics, StageOutcome, StartOptions, TrackProcessOptions } from './types';
@@ -84,6 +85,8 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     const cfg = this.#config;
     const run = new RunState(cfg, this.#log, options, 0);
     this[RUN_KEY].run = run;
+    // Worker threads created from now on record into this run.
+    run.threads = openThreadHub(run);
     this.#lastReport = undefined;
     for (const name of cfg.deprecated) run.flag('info', 'deprecated_option', `option ${name} no longer has an effect: every call is timed`);
     for (const p of this.#pendingFlags) run.flag(p.severity, p.code, p.message);
@@ -315,6 +318,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
   #stop(status: 'completed' | 'aborted', reason: string): PerformanceReport {
     const run = this[RUN_KEY].run!;
     run.endReason ??= reason;
+    run.threads?.close();
     const open = closeOpenCalls(run);
     if (open > 0) run.flag('warning', 'stages_still_open', `${open} stage call(s) were still running when the run ended; closed as failed`);
     try {

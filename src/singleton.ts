@@ -4,9 +4,11 @@
  * set (zero-code-change runs).
  */
 import { basename } from 'node:path';
-import { slot } from './callpath/global';
+import { isMainThread } from 'node:worker_threads';
+import { RUN_KEY, slot } from './callpath/global';
 import { ConfigError } from './errors';
-import { isMonitor, PerformanceMonitor } from './monitor';
+import { configOf, isMonitor, PerformanceMonitor } from './monitor';
+import { announcedRun, startForwarding } from './run/forward';
 import { ENV, optionsFromEnv } from './validate';
 
 /**
@@ -18,6 +20,8 @@ import { ENV, optionsFromEnv } from './validate';
  * getMonitor().startMonitoring({ expectedRows: 2_000_000 });
  */
 export function getMonitor(): PerformanceMonitor {
+  // In a worker thread created during a main-thread run, the singleton records into that run.
+  if (!isMainThread && slot.autoStart === undefined) autoStartMonitor();
   if (slot.monitor === undefined) slot.monitor = new PerformanceMonitor(optionsFromEnv());
   return slot.monitor as PerformanceMonitor;
 }
@@ -40,10 +44,13 @@ export function setMonitor(monitor: PerformanceMonitor): void {
 /**
  * @internal For hooks that found no active run: reads the environment once and, when
  * STAGEMETER_OUTPUT is set, starts the singleton. A bad environment is reported once on stderr
- * and leaves monitoring off; it never throws into the pipeline.
+ * and leaves monitoring off; it never throws into the pipeline. In a worker thread, the singleton
+ * records into the main thread's run when the worker was created while it was active, and a
+ * worker never writes a report of its own from the environment.
  */
 export function autoStartMonitor(): PerformanceMonitor | undefined {
   if (slot.autoStart === false) return undefined;
+  if (!isMainThread) return startInWorker();
   const env = process.env;
   const mentioned = Object.keys(env).some((k) => k.startsWith('STAGEMETER_'));
   if (!mentioned) {
@@ -70,6 +77,20 @@ export function autoStartMonitor(): PerformanceMonitor | undefined {
         // stderr closed: nothing more we can do
       }
     }
+    return undefined;
+  }
+}
+
+/** The singleton of a worker thread, recording into the main thread's announced run. */
+function startInWorker(): PerformanceMonitor | undefined {
+  slot.autoStart = false;
+  const announced = announcedRun();
+  if (announced === undefined) return undefined;
+  try {
+    const monitor = (slot.monitor ??= new PerformanceMonitor()) as PerformanceMonitor;
+    if (monitor.isMonitoring) return monitor;
+    return startForwarding(monitor[RUN_KEY], announced, configOf(monitor)) !== undefined ? monitor : undefined;
+  } catch {
     return undefined;
   }
 }

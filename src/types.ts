@@ -238,7 +238,7 @@ export interface StageMetrics {
   fidelity: CallFidelity;
   /** True when the call finished synchronously (it held the event loop for its whole duration). */
   sync: boolean;
-  /** Thread the call ran on (0: the main thread; a worker's `threadId` otherwise). */
+  /** Thread the call ran on (0: the main thread; a worker's `threadId` otherwise; its ids then read `t<threadId>:<n>`). */
   threadId?: number;
   /** Metadata of the stage (sanitised and redacted). */
   metadata?: Record<string, unknown>;
@@ -332,6 +332,26 @@ export interface StageSummary {
   firstError?: { name: string; message: string; t: number };
   /** The stage's timed call durations as a mergeable quantile sketch (see {@link SketchJson}). */
   sketch?: SketchJson;
+  /**
+   * The figures above split by thread, when worker threads called the stage (absent when every
+   * call ran on the main thread): one entry per thread with calls, the main thread (0) first.
+   */
+  threads?: StageThreadPart[];
+}
+
+/** One thread's part of a stage's figures (its entries add up to the stage's). */
+export interface StageThreadPart {
+  /** 0: the main thread; a worker's `threadId` otherwise. */
+  threadId: number;
+  calls: number;
+  failures: number;
+  /** Summed call time on this thread, ms. */
+  totalMs: number;
+  /** Self time on this thread, ms. */
+  selfMs: number;
+  /** Wall time during which at least one of the stage's calls was open on this thread, ms. */
+  busyMs: number;
+  rowsProcessed: number;
 }
 
 /**

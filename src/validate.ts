@@ -178,10 +178,14 @@ export function resolveConfig(options: MonitorOptions | undefined, context?: str
   if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
     throw new ConfigError([{ field: '(options)', message: `must be an object (got ${describeValue(opts)})` }], context);
   }
-  validateOptions ??= new Ajv({ allErrors: true, strict: true }).compile(optionsSchema);
   const issues: ConfigIssue[] = [];
-  if (!validateOptions(opts)) {
-    for (const error of validateOptions.errors ?? []) issues.push(issueOf(error, opts));
+  // No options: nothing to validate, and no validator to compile (~70 ms, which every worker
+  // thread's singleton would pay).
+  if (options !== undefined) {
+    validateOptions ??= new Ajv({ allErrors: true, strict: true }).compile(optionsSchema);
+    if (!validateOptions(opts)) {
+      for (const error of validateOptions.errors ?? []) issues.push(issueOf(error, opts));
+    }
   }
   const o = opts as MonitorOptions;
   if (o.logger !== undefined) {

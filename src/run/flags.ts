@@ -29,12 +29,13 @@ export class FlagSet {
    * Adds a flag raised at `t` (ms since the run started). With `once`, a repeat is not even
    * counted: for a state found again each time a report is built (checkpoints rebuild it), which
    * happened once, not once per report. `user` flags (addQualityFlag) are keyed by their message.
+   * `times`: raised that many times (a worker thread's flags arrive counted).
    */
-  add(t: number, severity: Severity, code: string, message: string, stage?: string, once = false): void {
+  add(t: number, severity: Severity, code: string, message: string, stage?: string, once = false, times = 1): void {
     const key = `${code}\u0000${stage ?? ''}\u0000${message}`;
     const entry = this.#entries.get(key);
     if (entry !== undefined) {
-      if (!once) entry.count++;
+      if (!once) entry.count += times;
       return;
     }
     if (this.#entries.size >= MAX_FLAGS) {
@@ -43,8 +44,13 @@ export class FlagSet {
     }
     const flag: QualityFlag = { severity, message, t: Math.round(t * 1000) / 1000, code };
     if (stage !== undefined) flag.stage = stage;
-    this.#entries.set(key, { flag, count: 1 });
+    this.#entries.set(key, { flag, count: times });
     safeLog(this.#log, severity === 'info' ? 'info' : severity === 'warning' ? 'warn' : 'error', { event: 'quality_flag', code, stage }, message);
+  }
+
+  /** Each distinct flag as raised (its first `t`, message without the count) and how many times. */
+  counts(): Array<{ flag: QualityFlag; count: number }> {
+    return [...this.#entries.values()].map(({ flag, count }) => ({ flag: { ...flag }, count }));
   }
 
   /** Whether a flag with this code was raised. */

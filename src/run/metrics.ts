@@ -5,7 +5,7 @@
 import type { Frame } from '../callpath/frame';
 import { sanitizeMetadata } from '../sanitize';
 import type { CallRecord } from '../stores/records';
-import type { StageMetrics, StageSummary } from '../types';
+import type { StageMetrics, StageSummary, StageThreadPart } from '../types';
 import type { RunState } from './state';
 import type { StageStats } from './stageStats';
 
@@ -84,9 +84,34 @@ export function summarize(s: StageStats, keptDurations: number[]): StageSummary 
     recordsOmitted: calls - s.kept,
   };
   if (s.firstError !== undefined) summary.firstError = { ...s.firstError };
+  if (s.threads !== undefined) summary.threads = threadParts(s);
   // Every call's duration, mergeable across processes (`stagemeter merge`).
   summary.sketch = s.sketch.encode();
   return summary;
+}
+
+/** The stage's figures by thread: each worker's as it sent them, the main thread's the rest. */
+function threadParts(s: StageStats): StageThreadPart[] {
+  const main = { calls: s.calls, failures: s.failures, totalMs: s.totalMs, selfMs: s.selfMs, busyMs: s.busyMs, rows: s.rows };
+  const workers: StageThreadPart[] = [];
+  for (const [threadId, p] of s.threads!) {
+    main.calls -= p.calls;
+    main.failures -= p.failures;
+    main.totalMs -= p.totalMs;
+    main.selfMs -= p.selfMs;
+    main.busyMs -= p.busyMs;
+    main.rows -= p.rows;
+    if (p.calls > 0) workers.push({ threadId, calls: p.calls, failures: p.failures, totalMs: roundMs(p.totalMs), selfMs: roundMs(p.selfMs), busyMs: roundMs(p.busyMs), rowsProcessed: p.rows });
+  }
+  workers.sort((a, b) => a.threadId - b.threadId);
+  if (main.calls <= 0) return workers;
+  const ms = (x: number): number => roundMs(Math.max(0, x));
+  return [{ threadId: 0, calls: main.calls, failures: main.failures, totalMs: ms(main.totalMs), selfMs: ms(main.selfMs), busyMs: ms(main.busyMs), rowsProcessed: main.rows }, ...workers];
+}
+
+/** A record's id in the report: `17` on the main thread, `t3:17` in worker thread 3 (each thread numbers its own calls). */
+function recordId(threadId: number, id: number): string {
+  return threadId === 0 ? String(id) : `t${threadId}:${id}`;
 }
 
 /** A record as the report lists it; calls without probes get their stage's CPU and heap rates, marked estimated. */
@@ -113,7 +138,7 @@ export function toMetrics(run: RunState, r: CallRecord, redacted: Map<Record<str
     memory = { heapUsedDeltaMb: stats.probedCalls > 0 ? round3(stats.heapDeltaSumMb / stats.probedCalls) : 0, estimated: true };
   }
   const m: StageMetrics = {
-    id: String(r.id),
+    id: recordId(r.threadId, r.id),
     name: stats.name,
     t: roundMs(r.t0 - run.t0),
     durationMs: roundMs(r.durationMs),
@@ -127,7 +152,7 @@ export function toMetrics(run: RunState, r: CallRecord, redacted: Map<Record<str
     sync: r.sync,
     threadId: r.threadId,
   };
-  if (r.parentId >= 0) m.parentId = String(r.parentId);
+  if (r.parentId >= 0) m.parentId = recordId(r.threadId, r.parentId);
   if (r.error !== undefined) m.error = r.error;
   if (r.metadata !== undefined) {
     let meta = redacted.get(r.metadata);

@@ -5,6 +5,16 @@
  */
 import { QuantileSketch } from '../stores/sketch';
 
+/** What the calls of one worker thread added to a stage (see run/threads.ts). */
+export interface ThreadPart {
+  calls: number;
+  failures: number;
+  totalMs: number;
+  selfMs: number;
+  busyMs: number;
+  rows: number;
+}
+
 export class StageStats {
   readonly name: string;
   /** Position among the run's stages (records refer to their stage by it). */
@@ -33,7 +43,8 @@ export class StageStats {
   open = 0;
   busyFrom = 0;
   busyMs = 0;
-  readonly sketch = new QuantileSketch();
+  /** Replaced by an empty one in a worker's run each time its figures are sent (see run/batch.ts). */
+  sketch = new QuantileSketch();
   /** Calls get a record when their number is a multiple of `stride` (a power of two; see RecordTable). */
   stride = 1;
   kept = 0;
@@ -56,6 +67,8 @@ export class StageStats {
   firstError: { name: string; message: string; t: number } | undefined = undefined;
   /** Busy time at the last sampler tick, ms (each tick records the stages' busy time since: the leak attribution's activity). */
   busyAtTick = 0;
+  /** The part of each worker thread in the figures above, by thread id (undefined while no worker's calls came in). */
+  threads: Map<number, ThreadPart> | undefined = undefined;
 
   constructor(name: string, index: number) {
     this.name = name;

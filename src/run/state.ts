@@ -21,6 +21,7 @@ import type { OutputClaim } from '../report/ownership';
 import type { ProcessTracker } from './processes';
 import type { Sampler } from './sampler';
 import { StageStats } from './stageStats';
+import type { ThreadHub } from './threads';
 
 /** Synchronous calls nested deeper than this that are still running at stop are closed with 0 ms. */
 export const MAX_STACK_STARTS = 64;
@@ -87,6 +88,15 @@ export class RunState {
   claim: OutputClaim | undefined = undefined;
   /** Processes sampled by pid (`trackProcess()`), from the first one on. */
   processes: ProcessTracker | undefined = undefined;
+  /** Main thread: where worker threads' batches come in (see threads.ts). */
+  threads: ThreadHub | undefined = undefined;
+  /**
+   * Worker thread: when the call numbered `checkAtId` starts, `onCheck` decides whether a batch is
+   * due (see forward.ts); a thread that never yields to its event loop still sends its batches.
+   * -1 (never) on the main thread: the hot path pays one comparison.
+   */
+  checkAtId = -1;
+  onCheck: (() => void) | undefined = undefined;
 
   constructor(config: ResolvedConfig, log: Logger, options: StartOptions, threadId: number) {
     this.link = new RunLink(this);
@@ -154,7 +164,9 @@ export class RunState {
 
   /** A new call's frame: the next id, the parent found from `outer`. */
   frame(stats: StageStats, outer: Frame['outer'], metadata: Record<string, unknown> | undefined): Frame {
-    return new Frame(this.link, stats, ++this.lastId, outer, metadata);
+    const id = ++this.lastId;
+    if (id === this.checkAtId) this.onCheck!();
+    return new Frame(this.link, stats, id, outer, metadata);
   }
 
   linkOpen(frame: Frame): void {

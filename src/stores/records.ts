@@ -117,6 +117,16 @@ export class RecordTable {
     return this.#budget;
   }
 
+  /** Forgets every row (a worker's run empties its table each time it sends the rows on). */
+  clear(): void {
+    this.#length = 0;
+    this.#metadata = new Map();
+    this.#errors = new Map();
+    this.#protectedRows = 0;
+    this.#protectedByStage = [];
+    this.omitted = 0;
+  }
+
   /** Thinning passes over the table so far (for tests and the curious: each pass reads every row). */
   get thinningPasses(): number {
     return this.#passes;
