@@ -9,12 +9,14 @@ import { RUN_KEY, slot, type RunBox } from './callpath/global';
 import { endManualStage, manualStageName, startManualStage } from './callpath/manual';
 import { releaseAsyncContext } from './callpath/context';
 import { ConfigError, describeValue } from './errors';
+import type { OtelExportResult } from './integrations/otel';
 import { createLogger, safeLog } from './logger';
 import { CheckpointWriter } from './run/checkpoint';
 import { closeOpenCalls, reportOf, writeReport } from './run/finalise';
 import { unwatchProcessEnd, watchProcessEnd, type ExitParticipant } from './run/lifecycle';
 import { liveStats, markRate } from './run/live';
 import { hotProbePriceNs } from './run/probes';
+import { RunOutputs } from './run/outputs';
 import { ProcessTracker } from './run/processes';
 import { claimOutput } from './report/ownership';
 import { Sampler, startTicker } from './run/sampler';
@@ -47,6 +49,8 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
   #lastReport: PerformanceReport | undefined = undefined;
   #pendingFlags: Array<{ severity: Severity; code: string; message: string }> = [];
   #exitParticipant: ExitParticipant | undefined = undefined;
+  /** Progress line, HTML page and OpenTelemetry export of the current or last run (when one is on). */
+  #outputs: RunOutputs | undefined = undefined;
 
   /** Use {@link createPerformanceMonitor}; throws {@link ConfigError} on invalid options. */
   constructor(options?: MonitorOptions) {
@@ -111,8 +115,9 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
       run.sampler = sampler;
       sampler.start();
     }
+    this.#outputs = cfg.progress || cfg.otel || cfg.htmlOutputPath !== undefined ? new RunOutputs(run) : undefined;
     this.#startCheckpoints(run);
-    if (cfg.outputPath !== undefined) this.#watchProcessEnd(run);
+    if (cfg.outputPath !== undefined || cfg.otel) this.#watchProcessEnd(run);
     safeLog(this.#log, 'info', { event: 'run_start', runId: run.id, runName: run.name, expectedRows: run.expectedRows }, 'stagemeter run started');
   }
 
@@ -241,6 +246,20 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     return this.#stop('completed', 'stopMonitoring');
   }
 
+  /**
+   * Resolves when the OpenTelemetry export of the last run (`otel: true`) has handed every span
+   * to the tracer provider and flushed it; undefined without `otel`. Never rejects: failures are
+   * in the result's `errors`. Shut the providers down after it, before the process exits.
+   *
+   * @example
+   * monitor.stopMonitoring();
+   * const result = await monitor.waitForOtelExport(); // { spans, errors, ... }
+   * await tracerProvider.shutdown();
+   */
+  waitForOtelExport(): Promise<OtelExportResult | undefined> {
+    return this.#outputs?.exported() ?? Promise.resolve(undefined);
+  }
+
   #watchProcessEnd(run: RunState): void {
     const participant: ExitParticipant = {
       onFatal: (error, origin) => {
@@ -251,6 +270,11 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
       },
       onExit: (code) => {
         if (this[RUN_KEY].run === run) this.#stop(run.fatalError !== undefined || code !== 0 ? 'aborted' : 'completed', run.endReason ?? `exit(${code})`);
+      },
+      onBeforeExit: () => {
+        // The event loop is empty and the run was not stopped: with `otel`, stop it now, while
+        // the export can still run (at `exit` only synchronous work is possible).
+        if (this[RUN_KEY].run === run && this.#config.otel) this.#stop('completed', 'beforeExit');
       },
       onSignal: (signal, terminating) => {
         if (this[RUN_KEY].run !== run) return;
@@ -277,7 +301,8 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     const every = this.#config.checkpointIntervalMs;
     const path = this.#config.outputPath;
     if (every === undefined || path === undefined) return;
-    const writer = new CheckpointWriter(run, path, () => this[RUN_KEY].run === run);
+    const outputs = this.#outputs;
+    const writer = new CheckpointWriter(run, path, () => this[RUN_KEY].run === run, outputs !== undefined ? (report) => outputs.checkpoint(report) : undefined);
     let last = run.t();
     const checkpoint = (): void => {
       if (this[RUN_KEY].run !== run || run.t() - last < every * 0.9) return;
@@ -336,6 +361,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
       this.#exitParticipant = undefined;
     }
     const report = reportOf(run, status, reason, true);
+    this.#outputs?.finish(report);
     writeReport(run, report);
     run.claim?.release();
     this.#lastReport = report;

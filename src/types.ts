@@ -6,6 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
 import type { PerformanceMonitor } from './monitor';
+import type { OtelExportResult } from './integrations/otel';
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -149,6 +150,8 @@ export interface PerformanceMonitorLike {
   trackProcess(process: ChildProcess | number, options?: TrackProcessOptions): void;
   getLivePerformanceStats(): LivePerformanceStats;
   stopMonitoring(): PerformanceReport;
+  /** With `otel: true`: resolves once the last run's OpenTelemetry export is flushed. */
+  waitForOtelExport(): Promise<OtelExportResult | undefined>;
 }
 
 /** Outcome passed to `endStage()`. */

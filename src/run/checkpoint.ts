@@ -32,6 +32,7 @@ import { reportTextInSlices } from '../report/serialize';
 import { describeError } from '../sanitize';
 import { analysedReport, announceWriteFailure, beginRunData, convertRecords } from './finalise';
 import type { RunState } from './state';
+import type { PerformanceReport } from '../types';
 
 /** Work done between two turns of the event loop, ms. */
 export const SLICE_MS = 20;
@@ -82,6 +83,7 @@ export class CheckpointWriter {
   readonly #run: RunState;
   readonly #path: string;
   readonly #current: () => boolean;
+  readonly #onReport: ((report: PerformanceReport) => void) | undefined;
   #writing = false;
   #cancelled = false;
   #temp: string | undefined = undefined;
@@ -95,11 +97,13 @@ export class CheckpointWriter {
   /**
    * @param current whether the run is still the monitor's active run (a checkpoint that finds it
    *   is not gives up)
+   * @param onReport hears each checkpoint's report once it is built (the OpenTelemetry export)
    */
-  constructor(run: RunState, path: string, current: () => boolean) {
+  constructor(run: RunState, path: string, current: () => boolean, onReport?: (report: PerformanceReport) => void) {
     this.#run = run;
     this.#path = path;
     this.#current = current;
+    this.#onReport = onReport;
   }
 
   /**
@@ -151,6 +155,7 @@ export class CheckpointWriter {
     // the analyzers start a slice of their own, and the serialisation another
     if (!(await slicer.next())) return false;
     const report = analysedReport(run, pending.data, false, pending.data.stages.length <= CHECKPOINT_ANALYSIS_MAX_RECORDS);
+    this.#onReport?.(report);
     if (!(await slicer.next())) return false;
     const pieces = await reportTextInSlices(report, () => slicer.pause());
     if (pieces === undefined || !this.#wanted()) return false;

@@ -3,6 +3,8 @@
  * it ends:
  * - `exit` (normal end, `process.exit(n)`, and after an uncaught exception or unhandled
  *   rejection, which Node turns into exit code 1): the report is written synchronously.
+ * - `beforeExit` (the event loop is empty): a run that exports to OpenTelemetry ends here, so
+ *   that its asynchronous export can finish before the process does.
  * - `uncaughtExceptionMonitor`: only observes the fatal error (an `uncaughtException` listener
  *   would stop the crash; an `unhandledRejection` listener would stop the default throw).
  * - `SIGINT`, `SIGTERM`, `SIGHUP`: the report is written, then, if no one else listens for the
@@ -18,6 +20,8 @@ export interface ExitParticipant {
   onFatal(error: unknown, origin: string): void;
   /** The process is exiting (synchronous work only). */
   onExit(code: number): void;
+  /** The event loop is empty (`beforeExit`): asynchronous work started now still runs. */
+  onBeforeExit?(): void;
   /**
    * A termination signal arrived. `terminating`: nobody else listens, so the process is about to
    * die of it; otherwise the application's own handler decides what happens next.
@@ -30,6 +34,7 @@ const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 interface Listeners {
   exit: (code: number) => void;
+  beforeExit: () => void;
   fatal: (error: unknown, origin: string) => void;
   signals: Map<NodeJS.Signals, () => void>;
 }
@@ -76,6 +81,7 @@ function onSignal(signal: NodeJS.Signals): void {
 function install(): void {
   const listeners: Listeners = {
     exit: (code) => each((p) => p.onExit(code)),
+    beforeExit: () => each((p) => p.onBeforeExit?.()),
     fatal: (error, origin) => {
       // An 'uncaughtException' listener (or a capture callback) handles the error: the process goes on.
       if (process.listenerCount('uncaughtException') > 0 || process.hasUncaughtExceptionCaptureCallback()) return;
@@ -85,6 +91,8 @@ function install(): void {
   };
   shared.installed = listeners;
   process.on('exit', listeners.exit);
+  // A listener that starts no work changes nothing: the process still ends when it returns.
+  process.on('beforeExit', listeners.beforeExit);
   process.on('uncaughtExceptionMonitor', listeners.fatal);
   // First in line: a `process.once` handler installed before ours has not yet removed itself
   // when we look, so "someone else handles this signal" is decided correctly.
@@ -96,6 +104,7 @@ function uninstall(): void {
   if (listeners === undefined) return;
   shared.installed = undefined;
   process.removeListener('exit', listeners.exit);
+  process.removeListener('beforeExit', listeners.beforeExit);
   process.removeListener('uncaughtExceptionMonitor', listeners.fatal);
   for (const [signal, handler] of listeners.signals) process.removeListener(signal, handler);
 }
