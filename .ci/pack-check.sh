@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packs stagemeter with `npm pack`, installs the tarball into a fresh TypeScript project and
-# compiles and runs the contract's examples under both decorator modes, plus an ESM import and
-# worker threads.
+# compiles and runs the contract's examples under both decorator modes, plus an ESM import,
+# worker threads, and every `stagemeter` command on reports of the packed package.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
@@ -12,7 +12,7 @@ tarball="$(npm pack --silent --pack-destination "$work" | tail -n 1)"
 cd "$work"
 npm init -y >/dev/null
 npm install --no-audit --no-fund --loglevel=error "./$tarball" "typescript@$(node -p "require('$root/node_modules/typescript/package.json').version")" "@types/node@20" >/dev/null
-cp "$root/.ci/consumer/contract.ts" "$root/.ci/consumer/esm.mjs" "$root/.ci/consumer/threads.mjs" .
+cp "$root/.ci/consumer/contract.ts" "$root/.ci/consumer/esm.mjs" "$root/.ci/consumer/threads.mjs" "$root/.ci/consumer/cli.mjs" .
 for mode in standard experimental; do
   extra=''
   [ "$mode" = experimental ] && extra='"experimentalDecorators": true, "emitDecoratorMetadata": true,'
@@ -25,4 +25,17 @@ JSON
 done
 node esm.mjs
 node threads.mjs
+node cli.mjs
+npx stagemeter validate reports/base.json
+npx stagemeter summary reports/base.json >/dev/null
+npx stagemeter html reports/base.json && test -s reports/base.html
+npx stagemeter trace reports/base.json && test -s reports/base.trace.json
+npx stagemeter merge reports/base.json reports/head.json -o reports/all.json && npx stagemeter validate reports/all.json
+npx stagemeter diff reports/base.json reports/base.json >/dev/null
+set +e
+npx stagemeter diff reports/base.json reports/head.json > diff.txt
+gate=$?
+set -e
+[ "$gate" = 1 ] && grep -q score diff.txt || { echo "the diff gate did not fail on the 3x slower stage (exit $gate)"; cat diff.txt; exit 1; }
+echo "stagemeter commands: validate, summary, html, trace, merge, diff (gate exit 1 on score) ok"
 echo "pack check passed: $tarball"
