@@ -10,6 +10,8 @@ trap 'rm -rf "$work"' EXIT
 cd "$root"
 tarball="$(npm pack --silent --pack-destination "$work" | tail -n 1)"
 cd "$work"
+mkdir unpacked && tar -xzf "$tarball" -C unpacked
+node "$root/.ci/links-check.mjs" unpacked/package
 npm init -y >/dev/null
 npm install --no-audit --no-fund --loglevel=error "./$tarball" "typescript@$(node -p "require('$root/node_modules/typescript/package.json').version")" "@types/node@20" >/dev/null
 cp "$root/.ci/consumer/contract.ts" "$root/.ci/consumer/esm.mjs" "$root/.ci/consumer/threads.mjs" "$root/.ci/consumer/cli.mjs" .

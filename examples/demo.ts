@@ -1,6 +1,7 @@
 /**
  * `npm run demo`: labels 1.2 million generated rows month by month under stagemeter, writes the
- * report to the configured path and prints a summary.
+ * report (JSON, and the HTML page beside it) to the configured path and prints a summary. On a
+ * terminal a live progress line runs meanwhile; elsewhere (a CI log) one line a second.
  *
  *   --no-monitor        run the same pipeline without a monitor (hooks pass straight through)
  *   --months N          months to process (default 12)
@@ -56,8 +57,11 @@ async function main(): Promise<void> {
   }
 
   const outputPath = argValue('--output') ?? process.env.STAGEMETER_OUTPUT ?? 'reports/demo-report.json';
+  const htmlOutputPath = outputPath.replace(/(\.json)?$/i, '.html');
   const monitor = createPerformanceMonitor({
     outputPath,
+    htmlOutputPath,
+    progress: true,
     memorySamplingIntervalMs: 100,
     // The demo runs for seconds, not hours: thresholds are scaled down so its findings show.
     thresholds: { slowStageMs: 100, minThroughputRowsPerSec: 500_000, memoryIntensiveMb: 64 },
@@ -65,7 +69,9 @@ async function main(): Promise<void> {
   setMonitor(monitor);
   monitor.startMonitoring({ expectedRows, runName: 'labeling-demo', metadata: { months, rowsPerMonth, ...(slow !== undefined ? { slowStage: `${slow.name}=${slow.factor}` } : {}) } });
 
+  // The progress option draws on a terminal only; a log gets a line a second instead.
   const progress = setInterval(() => {
+    if (process.stderr.isTTY) return;
     const live = monitor.getLivePerformanceStats();
     const eta = live.etaMs !== undefined ? `, ETA ${(live.etaMs / 1000).toFixed(1)} s` : '';
     console.log(
@@ -79,6 +85,7 @@ async function main(): Promise<void> {
   const report = monitor.stopMonitoring();
   console.log('');
   console.log(formatReportSummary(report));
+  console.log(`HTML report: ${htmlOutputPath} (open it in a browser)`);
 }
 
 main().catch((err: unknown) => {
