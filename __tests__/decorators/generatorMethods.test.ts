@@ -5,12 +5,33 @@
  */
 import 'reflect-metadata';
 import { performance } from 'node:perf_hooks';
-import { getMonitoredStages, MonitoredStage, withStage, type PerformanceReport } from '../../src/index';
+import { createPerformanceMonitor, getMonitoredStages, MonitoredStage, withStage, type PerformanceReport } from '../../src/index';
 import { useSingletonRun } from '../helpers/singletonRun';
 import { decoratorMode } from './mode';
 
 const run = useSingletonRun();
+
+/**
+ * The first stage of a process pays for loading and compiling the call path (several ms on a
+ * busy machine) before its clock starts: done once here, so that the clocks compared below
+ * measure the same work.
+ */
+beforeAll(async () => {
+  const monitor = createPerformanceMonitor({ enableMemoryTracking: false });
+  const warmAsync = withStage('warm', async function* () {
+    yield await Promise.resolve(1);
+  }, { monitor });
+  const warmSync = withStage('warm', function* () {
+    yield 1;
+  }, { monitor });
+  monitor.startMonitoring();
+  for await (const _ of warmAsync());
+  for (const _ of warmSync());
+  monitor.stopMonitoring();
+});
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Recorded and measured spans agree to this many ms (the end is seen a few microtasks before the loop exits; 2 shared cores). */
+const SLACK_MS = 3;
 const callsOf = (report: PerformanceReport, name: string) => report.stages.filter((s) => s.name === name);
 
 class RowSource {
@@ -42,8 +63,9 @@ describe(`generator methods (${decoratorMode} decorators build)`, () => {
   test('for await over a decorated async generator method: one call spanning the loop, named Class.method, this kept', async () => {
     const source = new RowSource('r');
     const seen: string[][] = [];
+    const pages = source.pages(10);
     const t0 = performance.now();
-    for await (const page of source.pages(10)) seen.push(page);
+    for await (const page of pages) seen.push(page);
     const measuredMs = performance.now() - t0;
     expect(seen).toHaveLength(10);
     expect(seen[3]).toEqual(['r3a', 'r3b']);
@@ -51,7 +73,7 @@ describe(`generator methods (${decoratorMode} decorators build)`, () => {
     expect(more).toEqual([]);
     expect(call).toMatchObject({ success: true, rowsProcessed: 10, sync: false });
     expect(call!.durationMs).toBeLessThanOrEqual(measuredMs + 0.1);
-    expect(call!.durationMs).toBeGreaterThan(measuredMs - 3);
+    expect(call!.durationMs).toBeGreaterThan(measuredMs - SLACK_MS);
     expect(call!.durationMs).toBeGreaterThanOrEqual(40);
   });
 

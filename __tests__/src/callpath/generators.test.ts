@@ -11,6 +11,25 @@ import { useSingletonRun } from '../../helpers/singletonRun';
 
 const run = useSingletonRun();
 
+/**
+ * The first stage of a process pays for loading and compiling the call path (several ms on a
+ * busy machine) before its clock starts: done once here, so that the clocks compared below
+ * measure the same work.
+ */
+beforeAll(async () => {
+  const monitor = createPerformanceMonitor({ enableMemoryTracking: false });
+  const warmAsync = withStage('warm', async function* () {
+    yield await Promise.resolve(1);
+  }, { monitor });
+  const warmSync = withStage('warm', function* () {
+    yield 1;
+  }, { monitor });
+  monitor.startMonitoring();
+  for await (const _ of warmAsync());
+  for (const _ of warmSync());
+  monitor.stopMonitoring();
+});
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** Holds the thread for `ms` (a sync generator's work is CPU). */
 const spin = (ms: number): void => {
@@ -24,7 +43,7 @@ function onlyCall(report: PerformanceReport, name: string) {
   return calls[0]!;
 }
 
-/** Recorded and measured spans agree to this many ms (the end is seen a few microtasks before the loop exits). */
+/** Recorded and measured spans agree to this many ms (the end is seen a few microtasks before the loop exits; 2 shared cores). */
 const SLACK_MS = 3;
 
 describe('async generators', () => {
@@ -61,9 +80,10 @@ describe('async generators', () => {
         cleanedUp = true;
       }
     });
+    const it = items();
     const t0 = performance.now();
     let taken = 0;
-    for await (const x of items()) {
+    for await (const x of it) {
       if (x === 4) break;
       taken++;
     }
@@ -183,7 +203,7 @@ describe('sync generators', () => {
     const call = onlyCall(report, 'items');
     expect(call).toMatchObject({ success: true, rowsProcessed: 5, sync: false });
     expect(call.durationMs).toBeLessThanOrEqual(measuredMs + 0.1);
-    expect(call.durationMs).toBeGreaterThan(measuredMs - 1);
+    expect(call.durationMs).toBeGreaterThan(measuredMs - SLACK_MS);
     expect(call.durationMs).toBeGreaterThanOrEqual(5 * (3 + 1 + 2) - 2);
     const innerCalls = callsOf(report, 'inner');
     expect(innerCalls.map((s) => s.parentId)).toEqual(Array(5).fill(call.id));
