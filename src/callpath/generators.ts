@@ -2,7 +2,9 @@
  * Generator functions as stages. Calling one only creates the iterator; its work runs in `next()`.
  * So the stage call spans from the first `next()` (or `return()`/`throw()`) to completion: the
  * iterator is done, `return()` ended it, or it threw. The call is made at that first step, and its
- * parent is the stage innermost there (the consumer), not where the iterator was created. While
+ * parent is the stage innermost there (the consumer), not where the iterator was created; when no
+ * stage is innermost there (a stream's `Readable.from(iterator)` steps it from its own callbacks),
+ * the stage innermost where it was created. While
  * each step runs, the call is the innermost stage (stages called inside the generator nest under
  * it); its rows default to the number of items yielded. An iterator that is never stepped
  * records nothing.
@@ -45,11 +47,14 @@ class Iteration {
   readonly #async: boolean;
   #thisArg: unknown;
   #args: unknown[] | undefined;
+  /** The stage innermost where the iterator was made: the parent when none is at the first step. */
+  #creator: ContextFrame | undefined;
   #frame: Frame | undefined = undefined;
   #done = false;
 
-  constructor(run: RunState, def: StageDefinition, thisArg: unknown, args: unknown[]) {
+  constructor(run: RunState, def: StageDefinition, thisArg: unknown, args: unknown[], creator: ContextFrame | undefined) {
     this.#link = run.link;
+    this.#creator = creator;
     this.#def = def;
     this.#thisArg = thisArg;
     this.#args = args;
@@ -67,8 +72,9 @@ class Iteration {
     }
     if (frame === undefined) {
       // The first step: the call starts here, under the stage innermost here.
-      frame = openFrame(run, this.#def, this.#thisArg, currentFrame());
+      frame = openFrame(run, this.#def, this.#thisArg, currentFrame() ?? this.#creator);
       this.#thisArg = undefined;
+      this.#creator = undefined;
       this.#frame = frame;
       const t0 = now();
       frame.t0 = t0;
@@ -131,6 +137,7 @@ class Iteration {
     this.#frame = undefined;
     this.#args = undefined;
     this.#thisArg = undefined;
+    this.#creator = undefined;
   }
 }
 
@@ -160,7 +167,7 @@ export function followGenerator(run: RunState, def: StageDefinition, thisArg: un
     endCall(run, frame, t0, t1, rowsOfCall(run, frame, def, gen, args), NO_ERROR);
     return gen;
   }
-  const iteration = new Iteration(run, def, thisArg, args);
+  const iteration = new Iteration(run, def, thisArg, args, currentFrame());
   try {
     for (const name of METHODS) {
       const original = (gen as unknown as Record<string, unknown>)[name] as Method;

@@ -4,6 +4,8 @@
  * innermost at the first `next()`, and the iterator itself untouched as far as the program sees.
  */
 import { performance } from 'node:perf_hooks';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { inspect } from 'node:util';
 import { createPerformanceMonitor, recordRows, withStage, type PerformanceReport } from '../../../src/index';
 import { expectValidReport } from '../../helpers/schema';
@@ -211,28 +213,54 @@ describe('sync generators', () => {
     expect(call.selfMs).toBeCloseTo(call.durationMs - innerMs, 3);
   });
 
-  test('the parent is the stage innermost at the first next(), not where the iterator was made', () => {
+  test('the parent is the stage innermost at the first next(); with none there, the stage where the iterator was made', () => {
     const items = withStage('items', function* () {
       yield 1;
       yield 2;
     });
-    const made = withStage('make', () => items())();
+    const make = withStage('make', () => items());
+    const made = make();
     const total = withStage('consume', () => {
       let n = 0;
       for (const x of made) n += x;
       return n;
     })();
     expect(total).toBe(3);
-    // and made inside nothing, iterated inside nothing: a top-level call
+    // made inside a stage, iterated inside none
+    expect([...make()]).toEqual([1, 2]);
+    // made inside nothing, iterated inside nothing: a top-level call
     expect([...items()]).toEqual([1, 2]);
     const report = run.stop();
     const gens = callsOf(report, 'items');
-    expect(gens).toHaveLength(2);
+    expect(gens).toHaveLength(3);
     expect(gens[0]!.parentId).toBe(onlyCall(report, 'consume').id);
-    expect(gens[1]!.parentId).toBeUndefined();
-    expect(onlyCall(report, 'make').rowsProcessed).toBe(0);
+    expect(gens[1]!.parentId).toBe(callsOf(report, 'make')[1]!.id);
+    expect(gens[2]!.parentId).toBeUndefined();
     expect(report.run.rowsFrom).toEqual({ rule: 'largest-top-level', stage: 'items' });
     expect(report.run.rowsProcessed).toBe(2);
+  });
+
+  test('a generator stepped by Readable.from in a pipeline (from stream callbacks) nests under the stage that made it', async () => {
+    const items = withStage('items', function* () {
+      for (let i = 0; i < 4; i++) yield [i, i];
+    });
+    const seen: unknown[] = [];
+    const etl = withStage('etl', () =>
+      pipeline(
+        Readable.from(items()),
+        new Writable({
+          objectMode: true,
+          write(chunk, _encoding, callback) {
+            seen.push(chunk);
+            callback();
+          },
+        }),
+      ),
+    );
+    await etl();
+    expect(seen).toEqual([[0, 0], [1, 1], [2, 2], [3, 3]]);
+    const report = run.stop();
+    expect(onlyCall(report, 'items')).toMatchObject({ parentId: onlyCall(report, 'etl').id, rowsProcessed: 4, success: true });
   });
 
   test('break ends the call at return(); destructuring ends it too', () => {

@@ -11,10 +11,12 @@ import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { types } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import { ConfigError, createPerformanceMonitor, recordRows, stageTransform, withStage, type PerformanceReport } from '../../../src/index';
 import { expectValidReport } from '../../helpers/schema';
 import { useSingletonRun } from '../../helpers/singletonRun';
 import { configErrorOf } from '../../helpers/thrown';
+import { REGISTER } from '../../helpers/child';
 
 jest.setTimeout(30_000);
 
@@ -511,4 +513,26 @@ describe('a real file pipeline', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+describe('worker threads', () => {
+  test('a stream and a generator in a worker record into the main thread\'s run, under the worker\'s thread id', async () => {
+    const monitor = createPerformanceMonitor({ enableMemoryTracking: false });
+    monitor.startMonitoring();
+    const worker = new Worker(join(__dirname, '..', '..', 'fixtures', 'streamWorker.ts'), { execArgv: ['-r', REGISTER], workerData: { batches: 6, size: 50 }, stdout: false, stderr: false });
+    const tid = worker.threadId; // -1 once the worker has exited
+    const message = new Promise((resolve) => worker.once('message', resolve));
+    const exitCode = await new Promise((resolve) => worker.once('exit', resolve));
+    expect(exitCode).toBe(0);
+    // 0 + 1 + ... + 299, doubled
+    expect(await message).toEqual({ threadId: tid, sum: 299 * 300 });
+    const report = expectValidReport(monitor.stopMonitoring());
+    const top = callsOf(report, 'worker_etl');
+    expect(top).toMatchObject([{ threadId: tid, success: true }]);
+    const chunks = callsOf(report, 'worker_double');
+    expect(chunks).toHaveLength(6);
+    expect(chunks.every((c) => c.threadId === tid && c.parentId === top[0]!.id && c.rowsProcessed === 50)).toBe(true);
+    // stepped by Readable.from from stream callbacks: it nests where it was made
+    expect(callsOf(report, 'worker_produce')).toMatchObject([{ threadId: tid, parentId: top[0]!.id, rowsProcessed: 6, success: true }]);
+  }, 120_000);
 });
