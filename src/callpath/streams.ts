@@ -114,7 +114,7 @@ class StageTransform extends Transform {
  *   createWriteStream('out.csv'),
  * );
  */
-export function stageTransform(name: string, fn: (chunk: any) => any, options?: StageOptions): Transform {
+export function stageTransform(name: string, fn: (chunk: any) => any | Promise<any>, options?: StageOptions): Transform {
   const issues: ConfigIssue[] = [
     ...checkStageName(name, 'name'),
     ...(typeof fn !== 'function'
