@@ -57,6 +57,17 @@ function collect(into: unknown[], delayMs = 0): Writable {
   });
 }
 
+/** A source that pushes the chunks as they are (Readable.from reads `then` of each, to await promises). */
+function sourceOf(chunks: readonly unknown[]): Readable {
+  let i = 0;
+  return new Readable({
+    objectMode: true,
+    read() {
+      this.push(i < chunks.length ? chunks[i++] : null);
+    },
+  });
+}
+
 type Make = (fn: (chunk: any) => any) => Transform;
 const monitored = (name: string): Make => (fn) => stageTransform(name, fn);
 
@@ -147,6 +158,40 @@ describe('chunks are stage calls', () => {
     const calls = callsOf(run.stop(), 'last');
     expect(calls.map((s) => s.success)).toEqual([true, true, true]);
     expect(calls[2]!.durationMs).toBeGreaterThanOrEqual(24);
+  });
+
+  test('hostile chunks and results pass through as the same objects, no getter or trap of theirs runs, and they count 0 rows', async () => {
+    const trapped: string[] = [];
+    const traps: ProxyHandler<object> = {
+      get: (t, k, r) => (trapped.push(`get ${String(k)}`), Reflect.get(t, k, r)),
+      getPrototypeOf: (t) => (trapped.push('getPrototypeOf'), Reflect.getPrototypeOf(t)),
+      getOwnPropertyDescriptor: (t, k) => (trapped.push(`descriptor ${String(k)}`), Reflect.getOwnPropertyDescriptor(t, k)),
+    };
+    const { proxy: revoked, revoke } = Proxy.revocable([1, 2, 3], {});
+    revoke();
+    const getterLength = Object.defineProperty({}, 'length', {
+      get: () => {
+        trapped.push('length getter');
+        throw new Error('getter ran');
+      },
+    });
+    const thenable = {
+      then: () => {
+        trapped.push('then');
+      },
+    };
+    const chunks: unknown[] = [revoked, new Proxy([1, 2], traps), getterLength, { length: NaN }, { length: -3 }, { size: 1e308 }, { rowCount: 2 ** 53 }, thenable];
+    const out: unknown[] = [];
+    await pipeline(sourceOf(chunks), stageTransform('hostile', (c: unknown) => c), collect(out));
+    const outputs: unknown[] = [];
+    await pipeline(sourceOf(chunks), stageTransform('hostile_output', (c: unknown) => c, { rows: 'output' }), collect(outputs));
+    expect(out).toHaveLength(chunks.length);
+    out.forEach((c, i) => expect(c).toBe(chunks[i]));
+    outputs.forEach((c, i) => expect(c).toBe(chunks[i]));
+    expect(trapped).toEqual([]);
+    const report = run.stop();
+    expect(summaryOf(report, 'hostile')).toMatchObject({ calls: chunks.length, failures: 0, rowsProcessed: 0 });
+    expect(summaryOf(report, 'hostile_output')).toMatchObject({ calls: chunks.length, failures: 0, rowsProcessed: 0 });
   });
 
   test('hostile stage names are kept as plain data', async () => {
