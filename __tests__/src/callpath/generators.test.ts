@@ -168,6 +168,29 @@ describe('async generators', () => {
     expect(callsOf(report, 'inner').map((s) => s.parentId)).toEqual([gen.id, gen.id, gen.id]);
   });
 
+  test('two iterators consumed at once are two calls, each with its own items and its own children', async () => {
+    const inner = withStage('inner', (tag: string) => tag);
+    const items = withStage('items', async function* (tag: string, n: number) {
+      for (let i = 0; i < n; i++) {
+        await sleep(2 + (i % 3));
+        yield inner(`${tag}${i}`);
+      }
+    });
+    const drain = async (it: AsyncIterable<string>): Promise<string[]> => {
+      const out: string[] = [];
+      for await (const x of it) out.push(x);
+      return out;
+    };
+    const [a, b] = await Promise.all([drain(items('a', 5)), drain(items('b', 8))]);
+    expect(a).toEqual(['a0', 'a1', 'a2', 'a3', 'a4']);
+    expect(b).toHaveLength(8);
+    const report = run.stop();
+    const gens = callsOf(report, 'items');
+    expect(gens.map((g) => g.rowsProcessed).sort()).toEqual([5, 8]);
+    const inners = callsOf(report, 'inner');
+    for (const g of gens) expect(inners.filter((s) => s.parentId === g.id)).toHaveLength(g.rowsProcessed);
+  });
+
   test('an iterator stepped by hand: next() calls queued before the first settles are one call, ended by the done result', async () => {
     const items = withStage('items', async function* () {
       await sleep(3);

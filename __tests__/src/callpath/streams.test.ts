@@ -234,6 +234,28 @@ describe('nesting', () => {
     expect(report.run.rowsProcessed).toBe(3); // etl's input, 3 batches: the chunks' rows are not counted again
   });
 
+  test('two pipelines built by two concurrent stages: each one\'s chunks nest under their own builder', async () => {
+    const job = withStage('job', async (rows: number[][]) => {
+      const out: unknown[] = [];
+      await pipeline(
+        Readable.from(rows),
+        stageTransform('step', async (r: number[]) => {
+          await sleep(r.length);
+          return r;
+        }),
+        collect(out),
+      );
+      return out.length;
+    });
+    await expect(Promise.all([job([[1], [2, 2], [3, 3, 3]]), job([[4, 4], [5]])])).resolves.toEqual([3, 2]);
+    const report = run.stop();
+    const jobs = callsOf(report, 'job');
+    const steps = callsOf(report, 'step');
+    expect(jobs).toHaveLength(2);
+    const rowsUnder = jobs.map((j) => steps.filter((s) => s.parentId === j.id).reduce((sum, s) => sum + s.rowsProcessed, 0));
+    expect(rowsUnder.sort()).toEqual([3, 6]);
+  });
+
   test('the builder wins over whatever stage is innermost where a chunk is written; built outside any stage, chunks are top-level', async () => {
     const built = withStage('build', () => stageTransform('chunk', (c: number[]) => c))();
     const loose = stageTransform('loose', (c: number[]) => c);
