@@ -234,6 +234,16 @@ describe('nesting', () => {
     expect(report.run.rowsProcessed).toBe(3); // etl's input, 3 batches: the chunks' rows are not counted again
   });
 
+  test('with chunks nested under a builder that holds no rows, startMonitoring({ rowsFrom }) names the stream stage as the run\'s rows', async () => {
+    const monitor = createPerformanceMonitor({ enableMemoryTracking: false });
+    const etl = withStage('etl', () => pipeline(Readable.from([[1, 2, 3], [4, 5]]), stageTransform('parse', (r: number[]) => r, { monitor }), collect([])), { monitor });
+    monitor.startMonitoring({ rowsFrom: 'parse' });
+    await etl();
+    const report = expectValidReport(monitor.stopMonitoring());
+    expect(report.run.rowsFrom).toEqual({ rule: 'option', stage: 'parse' });
+    expect(report.run.rowsProcessed).toBe(5);
+  });
+
   test('two pipelines built by two concurrent stages: each one\'s chunks nest under their own builder', async () => {
     const job = withStage('job', async (rows: number[][]) => {
       const out: unknown[] = [];
