@@ -14,6 +14,7 @@ export {
   MonitoredStage,
   getMonitoredStages,
   recordRows,
+  stageTransform,
   analyzeMemoryTrend,
   builtinAnalyzers,
   runAnalysis,

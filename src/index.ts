@@ -13,6 +13,7 @@ export { DEFAULT_THRESHOLDS } from './validate';
 export { withStage } from '../decorators/withStage';
 export { MonitoredStage, getMonitoredStages } from '../decorators/monitoredStage';
 export { recordRows } from '../decorators/recordRows';
+export { stageTransform } from './callpath/streams';
 
 // Analysis
 export { analyzeMemoryTrend, builtinAnalyzers, runAnalysis } from '../analyzers';

@@ -15,7 +15,7 @@ describe('public entry points', () => {
   });
 
   test('the contract names are exported', () => {
-    for (const name of ['createPerformanceMonitor', 'getMonitor', 'setMonitor', 'withStage', 'MonitoredStage', 'recordRows', 'getMonitoredStages', 'generatePerformanceReportJson', 'reportSchema', 'ConfigError']) {
+    for (const name of ['createPerformanceMonitor', 'getMonitor', 'setMonitor', 'withStage', 'MonitoredStage', 'recordRows', 'stageTransform', 'getMonitoredStages', 'generatePerformanceReportJson', 'reportSchema', 'ConfigError']) {
       expect(api).toHaveProperty(name);
     }
   });

@@ -45,11 +45,16 @@ function applyInAls(frame: Frame, def: StageDefinition, thisArg: unknown, args: 
  * also passes them straight to the original when no run is active, never has to allocate them.
  */
 export function callStage(run: RunState, def: StageDefinition, thisArg: unknown, ...args: unknown[]): unknown {
+  if (def.kind >= FnKind.Generator) {
+    // The call starts at the iterator's first step, under the stage innermost there.
+    useAsyncContext(run);
+    return followGenerator(run, def, thisArg, args);
+  }
   let stats = def.boundStats;
   if (def.boundRun !== run || stats === undefined) stats = run.bind(def, thisArg);
   const prev = slot.current;
   const frame = run.frame(stats, prev ?? outerFrame(), def.metadata);
-  if (def.kind !== FnKind.Plain) return callAsyncOrGenerator(run, frame, prev, def, thisArg, args);
+  if (def.kind !== FnKind.Plain) return callAsync(run, frame, prev, def, thisArg, args);
   if (run.logStages && stats.calls < run.config.maxStageRecords) logStart(run, frame);
   if (ProbeBudget.due(stats)) {
     frame.probe = new Probe();
@@ -91,10 +96,9 @@ export function callStage(run: RunState, def: StageDefinition, thisArg: unknown,
   return result;
 }
 
-/** Async functions and generator functions: the context is on, the end comes later. */
-function callAsyncOrGenerator(run: RunState, frame: Frame, prev: ContextFrame | undefined, def: StageDefinition, thisArg: unknown, args: unknown[]): unknown {
+/** Async functions: the context is on, the end comes later. */
+function callAsync(run: RunState, frame: Frame, prev: ContextFrame | undefined, def: StageDefinition, thisArg: unknown, args: unknown[]): unknown {
   useAsyncContext(run);
-  if (def.kind === FnKind.Generator || def.kind === FnKind.AsyncGenerator) return followGenerator(run, frame, prev, def, thisArg, args);
   if (run.logStages && frame.stats.calls < run.config.maxStageRecords) logStart(run, frame);
   if (ProbeBudget.due(frame.stats)) {
     frame.probe = new Probe();
