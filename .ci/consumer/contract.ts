@@ -5,6 +5,8 @@ import { strict as assert } from 'node:assert';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import {
   analyzeMemoryTrend,
   ConfigError,
@@ -16,6 +18,7 @@ import {
   recordRows,
   reportSchema,
   setMonitor,
+  stageTransform,
   withStage,
   type Analyzer,
   type PerformanceReport,
@@ -70,6 +73,13 @@ async function main(): Promise<void> {
   withStage('count', (batches: Row[][]) => {
     for (const b of batches) recordRows(b.length);
   })([rows.slice(0, 100), rows.slice(100)]);
+  const seen: number[] = [];
+  await pipeline(
+    Readable.from([[1, 2], [3, 4, 5]]),
+    stageTransform('stream_chunk', (chunk: number[]) => chunk.length),
+    new Writable({ objectMode: true, write: (n: number, _e, done) => (seen.push(n), done()) }),
+  );
+  assert.deepEqual(seen, [2, 3]);
   const id = monitor.startStage('manual', { note: 'by hand' });
   monitor.endStage(id, 5);
   monitor.addQualityFlag('consumer check', 'info');
@@ -80,7 +90,8 @@ async function main(): Promise<void> {
   assert.equal(report.schemaVersion, 1);
   assert.ok(existsSync(outputPath));
   const names = report.stageSummaries.map((s) => s.name).sort();
-  assert.deepEqual(names, ['WeightedLabelingEngine.create', 'WeightedLabelingEngine.score', 'count', 'expand', 'load', 'manual', 'weighted_labeling']);
+  assert.deepEqual(names, ['WeightedLabelingEngine.create', 'WeightedLabelingEngine.score', 'count', 'expand', 'load', 'manual', 'stream_chunk', 'weighted_labeling']);
+  assert.equal(report.stageSummaries.find((s) => s.name === 'stream_chunk')?.rowsProcessed, 5);
   assert.equal(report.stages.find((s) => s.name === 'count')?.rowsProcessed, 300);
   assert.ok(report.bottlenecks.findings.some((f) => f.kind === 'stage_count'));
   assert.deepEqual(
