@@ -27,6 +27,7 @@
  */
 
 import type { SketchJson } from '../types';
+import { SketchFormatError, validateSketch, type SketchLayout, type SketchParts } from './sketchFormat';
 
 export type { SketchJson };
 
@@ -72,6 +73,7 @@ const COUNTER_MAX = 0x7fffffff;
 const CARRY_UNIT = 2 ** 31;
 
 export { SKETCH_MAX_VALUE, SKETCH_MIN_VALUE };
+export { SketchFormatError };
 
 const f64 = new Float64Array(1);
 const u32 = new Uint32Array(f64.buffer);
@@ -93,13 +95,9 @@ function middle(key: number): number {
   return f64[0]!;
 }
 
-/** Thrown by {@link QuantileSketch.decode} for anything that is not a valid {@link SketchJson}; the message names the field. */
-export class SketchFormatError extends Error {
-  constructor(message: string) {
-    super(`invalid quantile sketch: ${message}`);
-    this.name = 'SketchFormatError';
-  }
-}
+/** What the decoder checks an encoding against (decoding is not on the hot path). */
+const LAYOUT: SketchLayout = { subBuckets: SUB_BUCKETS, keyBias: KEY_BIAS, minKey: MIN_KEY, endKey: END_KEY, keyRange: KEY_RANGE, minValue: SKETCH_MIN_VALUE, maxValue: SKETCH_MAX_VALUE, lowerBound };
+
 
 /**
  * @example
@@ -280,7 +278,7 @@ export class QuantileSketch {
   static decode(json: unknown): QuantileSketch {
     let parts: SketchParts;
     try {
-      parts = validateSketch(json);
+      parts = validateSketch(json, LAYOUT);
     } catch (err) {
       if (err instanceof SketchFormatError) throw err;
       throw new SketchFormatError(`unreadable (${err instanceof Error ? err.message : 'not an object'})`);
@@ -421,93 +419,4 @@ export class QuantileSketch {
     s.#sum = parts.sum;
     return s;
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Decoding
-// ---------------------------------------------------------------------------------------------
-
-function fail(message: string): never {
-  throw new SketchFormatError(message);
-}
-
-function countField(o: Record<string, unknown>, name: string, optional = false): number {
-  const v = o[name];
-  if (v === undefined && optional) return 0;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail(`${name} must be a non-negative integer`);
-  return v;
-}
-
-function msField(o: Record<string, unknown>, name: string): number {
-  const v = o[name];
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) fail(`${name} must be a finite number >= 0`);
-  return v;
-}
-
-/** The largest number of entries `counts` can have: one per bucket of the range. */
-const MAX_ENTRIES = KEY_RANGE;
-
-/** What a valid encoding holds; `buckets` as (internal key, count) pairs in key order. */
-interface SketchParts {
-  count: number;
-  zeros: number;
-  invalid: number;
-  min: number;
-  max: number;
-  sum: number;
-  buckets: number[];
-}
-
-function validateSketch(json: unknown): SketchParts {
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) fail('expected an object');
-  const o = json as Record<string, unknown>;
-  if (o.v !== 1) fail(`unsupported version ${typeof o.v === 'number' ? o.v : typeof o.v} (this stagemeter reads version 1)`);
-  if (o.subBuckets !== SUB_BUCKETS) fail(`subBuckets must be ${SUB_BUCKETS}`);
-  const count = countField(o, 'count');
-  const zeros = countField(o, 'zeros');
-  const invalid = countField(o, 'invalid', true);
-  const min = msField(o, 'min');
-  const max = msField(o, 'max');
-  const sum = msField(o, 'sum');
-  const offset = o.offset;
-  if (typeof offset !== 'number' || !Number.isInteger(offset)) fail('offset must be an integer');
-  const counts = o.counts;
-  if (!Array.isArray(counts)) fail('counts must be an array');
-  if (counts.length > MAX_ENTRIES) fail(`counts has ${counts.length} entries (at most ${MAX_ENTRIES})`);
-  const buckets: number[] = [];
-  let key = offset + KEY_BIAS;
-  let total = zeros;
-  for (let i = 0; i < counts.length; i++) {
-    const n: unknown = counts[i];
-    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n === 0) fail(`counts[${i}] must be a non-zero integer`);
-    if (n < 0) {
-      if (i === 0 || i === counts.length - 1) fail(`counts[${i}]: a run of empty buckets cannot open or close counts`);
-      key -= n;
-      continue;
-    }
-    if (key < MIN_KEY || key >= END_KEY) fail(`counts[${i}]: bucket ${key - KEY_BIAS} is outside the sketch's range`);
-    buckets.push(key, n);
-    total += n;
-    key++;
-  }
-  if (!Number.isSafeInteger(total) || total !== count) fail(`count is ${count} but the buckets and zeros hold ${total}`);
-  if (count === 0) {
-    if (min !== 0 || max !== 0 || sum !== 0) fail('an empty sketch has min, max and sum 0');
-    return { count, zeros, invalid, min, max, sum, buckets };
-  }
-  if (min > max) fail('min is larger than max');
-  if (max >= SKETCH_MAX_VALUE) fail('max is outside the sketch\'s range');
-  // min and max must sit in the lowest and highest non-empty buckets (or among the zeros)
-  const first = buckets.length > 0 ? buckets[0]! : undefined;
-  const last = buckets.length > 0 ? buckets[buckets.length - 2]! : undefined;
-  if (zeros > 0 ? !(min < SKETCH_MIN_VALUE) : first === undefined || !(min >= lowerBound(first) && min < lowerBound(first + 1))) {
-    fail('min does not fall in the lowest non-empty bucket');
-  }
-  if (last === undefined ? !(max < SKETCH_MIN_VALUE) : !(max >= lowerBound(last) && max < lowerBound(last + 1))) {
-    fail('max does not fall in the highest non-empty bucket');
-  }
-  // a floating-point sum of count values lies between count × min and count × max, to rounding
-  const slack = 1e-6;
-  if (sum < count * min * (1 - slack) || sum > count * max * (1 + slack)) fail('sum is not between count × min and count × max');
-  return { count, zeros, invalid, min, max, sum, buckets };
 }
