@@ -367,6 +367,14 @@ describe('the event loop', () => {
     expect(s.maxMs).toBeGreaterThanOrEqual(blockMs);
     expect(s.maxMs).toBeLessThanOrEqual(outerMs);
     expect(s.maxSyncMs).toBeGreaterThanOrEqual(190);
+    // One thread, synchronous calls: the stage's CPU is at most one core, however few of its
+    // 5 µs calls were probed and scaled up (1 µs for the rounding of each figure), and so is
+    // every record's estimate.
+    expect(s.cpu.percent).toBeLessThanOrEqual(100);
+    expect(s.cpu.userMs + s.cpu.systemMs).toBeLessThanOrEqual(s.totalMs + 0.002);
+    for (const r of report.stages.filter((x) => x.name === 'lookup' && x.cpu.estimated === true)) {
+      expect(r.cpu.userMs + r.cpu.systemMs).toBeLessThanOrEqual(r.durationMs + 0.002);
+    }
     // The loop could not turn for the block's length: the run's longest delay is at least it.
     expect(report.eventLoop!.delayMaxMs).toBeGreaterThanOrEqual(190);
     const blocked = report.bottlenecks.findings.filter((f) => f.kind === 'event_loop_blocked');
