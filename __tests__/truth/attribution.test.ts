@@ -111,7 +111,7 @@ describe('concurrent parents', () => {
     const parent = withStage('parent', async (label: string) => {
       own.set(label, spin(25));
       await child();
-    }, { monitor, metadata: {} });
+    }, { monitor });
     monitor.startMonitoring({ runName: 'concurrent-parents' });
     await Promise.all(['a', 'b', 'c'].map((label) => parent(label)));
     const report = expectValidReport(monitor.stopMonitoring());
@@ -288,14 +288,15 @@ describe('heavy file I/O', () => {
     expect(rec?.message).toMatch(/I\/O|system calls|syscalls|fsync/);
     // The truth as the test read it around the calls: CPU, and the system part of it. Where the
     // process spent most of its CPU in the kernel, the stage is `io_bound` because of system
-    // calls; where fsync waits dominated (little CPU at all), it is `io_bound` for its waiting.
-    // Either way never `cpu_bound`.
+    // calls (from 10 % CPU for a synchronous stage: 15 here, for the process's other threads);
+    // where fsync waits left it almost no CPU, it is `io_bound` for its blocking. Either way
+    // never `cpu_bound`.
     const systemShare = cpu.system / Math.max(1, cpu.user + cpu.system);
     const cpuPercent = ((cpu.user + cpu.system) / 1000 / wallMs) * 100;
     expect(report.bottlenecks.findings.filter((f) => f.kind === 'cpu_bound' && f.stage === 'persist')).toEqual([]);
     const io = report.bottlenecks.findings.find((f) => f.kind === 'io_bound' && f.stage === 'persist');
     expect(io).toBeDefined();
-    if (systemShare >= 0.6 && cpuPercent >= 40) expect(io!.evidence?.syscalls).toBe(true);
+    if (systemShare >= 0.6 && cpuPercent >= 15) expect(io!.evidence?.syscalls).toBe(true);
     const s = summaryOf(report, 'persist');
     // Every call was probed (3 long calls): the stage's CPU is what the test read around them,
     // less the few µs of the loop and the wrapper outside the calls' own clocks. 10 % below
