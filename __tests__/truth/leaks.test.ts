@@ -44,20 +44,23 @@ function leakOf(report: PerformanceReport): Finding | undefined {
  * whether or not it is called a leak), and a leak finding's figures. 3x either way leaves room for
  * the trend's warm-up cut and the floor's noise between collections, and still fails on a figure
  * summed from per-call heap deltas, which counts the garbage every call allocated (an order of
- * magnitude more than what was kept, beside a stage that churns).
+ * magnitude more than what was kept, beside a stage that churns). The part of the growth a named
+ * stage explains may be as low as a quarter of it (the attribution's bar; the time between
+ * troughs takes the rest), so 4x below. A finding names `stage` or no stage.
  */
-function expectSaneSizes(report: PerformanceReport, keptMb: number): Finding | undefined {
+function expectSaneLeak(report: PerformanceReport, keptMb: number, stage: string): Finding | undefined {
   const trendGrowthMb = Number(report.memory.trend.details?.floorGrowthMb);
   expect(trendGrowthMb).toBeGreaterThan(keptMb / 3);
   expect(trendGrowthMb).toBeLessThan(keptMb * 3);
   const finding = leakOf(report);
   if (finding === undefined) return undefined;
+  expect(finding.stage === undefined ? stage : finding.stage).toBe(stage);
   const floorGrowthMb = Number(finding.evidence?.floorGrowthMb);
   expect(floorGrowthMb).toBeGreaterThan(keptMb / 3);
   expect(floorGrowthMb).toBeLessThan(keptMb * 3);
   if (finding.stage !== undefined) {
     const retainedMb = Number(finding.evidence?.retainedMb);
-    expect(retainedMb).toBeGreaterThan(keptMb / 3);
+    expect(retainedMb).toBeGreaterThan(keptMb / 4);
     expect(retainedMb).toBeLessThan(keptMb * 3);
   }
   return finding;
@@ -112,8 +115,7 @@ describe('a leak beside churn', () => {
     // A leak finding needs enough floor windows for its trend test: a run of a few seconds may
     // fall short of it. Whatever the verdict, the floor's growth is stated, and must be the kept
     // bytes' order; a finding may name leaky_push or no stage.
-    const leak = expectSaneSizes(report, keptMb);
-    if (leak !== undefined) expect(leak.stage === undefined || leak.stage === 'leaky_push').toBe(true);
+    expectSaneLeak(report, keptMb, 'leaky_push');
     // transient_alloc allocated far more than leaky_push kept, and left nothing: no memory finding
     // or recommendation may say it kept anything
     const churn = summaryOf(report, 'transient_alloc');
@@ -255,8 +257,7 @@ describe('the real pipeline', () => {
       expect(report.bottlenecks.findings.filter((f) => f.kind === 'cpu_bound' && f.stage === cheap)).toEqual([]);
     }
     // the leak: the audit stage's or no one's, never the regex or the load stage's
-    const leak = expectSaneSizes(report, keptMb);
-    if (leak !== undefined) expect(leak.stage === undefined || leak.stage === 'audit').toBe(true);
+    expectSaneLeak(report, keptMb, 'audit');
     // The regex stage's CPU is what the test read around its calls: scaled from the probed calls
     // when not every call was probed, so 20 % below (the test's reading also counts the GC's
     // helper threads) and 10 % above; never more than one core for a synchronous stage on one
