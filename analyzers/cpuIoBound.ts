@@ -25,7 +25,7 @@ export const IO_BOUND_PERCENT = 30;
  * preempted on a busy host, which looks the same in CPU figures; so the bar is lower.
  */
 export const SYNC_IO_BOUND_PERCENT = 10;
-/** A stage whose CPU is at least this share system time (and at least IO_BOUND_PERCENT of its time) is in system calls: file or network I/O. */
+/** A stage whose CPU is at least this share system time (and at least IO_BOUND_PERCENT of its time, SYNC_IO_BOUND_PERCENT when synchronous) is in system calls: file or network I/O. */
 export const SYSTEM_SHARE = 0.5;
 /** Waiting while other stages held the thread for at least this share of its time: contention, not I/O. */
 export const CONTENTION_SHARE = 0.5;
@@ -96,7 +96,9 @@ export const cpuIoBound = defineAnalyzer('cpuIoBound', (view) => {
       evidence.starved = starved;
     }
     const of = `during its ${fmtMs(wallMs)} of own time`;
-    if (cpuPercent >= IO_BOUND_PERCENT && systemShare >= SYSTEM_SHARE) {
+    // A synchronous call's time off the CPU is blocking syscalls (an fsync, a sync read): from
+    // SYNC_IO_BOUND_PERCENT up, mostly-system CPU is I/O for it too, not a middle band.
+    if (cpuPercent >= (sync ? SYNC_IO_BOUND_PERCENT : IO_BOUND_PERCENT) && systemShare >= SYSTEM_SHARE) {
       evidence.syscalls = true;
       findings.push({
         kind: 'io_bound',

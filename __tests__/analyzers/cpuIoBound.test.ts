@@ -42,6 +42,29 @@ describe('cpuIoBound', () => {
     expect(f!.message).toBe('writeFiles is in system calls: 40% CPU during its 1 s of own time, 85% of it system time (file or network I/O, syscalls), 340 ms in all');
   });
 
+  it('a synchronous stage at 28 % CPU, nearly all of it system time, is in system calls: it blocks in fsync and spends its CPU in the kernel', () => {
+    const persist = rec('persist', 0, 1000, { sync: true });
+    persist.cpu = { userMs: 14, systemMs: 266, percent: 28 };
+    const [f] = cpuIoBound.analyze(runOf({ stages: [persist] }), slow);
+    expect(f).toMatchObject({ kind: 'io_bound', stage: 'persist', evidence: { syscalls: true, systemPercent: 95, cpuPercent: 28, systemMs: 266, synchronous: true } });
+    expect(f!.message).toBe('persist is in system calls: 28% CPU during its 1 s of own time, 95% of it system time (file or network I/O, syscalls), 266 ms in all');
+  });
+
+  it('an async stage at 28 % CPU, mostly system time, is still waiting: io_bound without the syscalls mark', () => {
+    const fetch = rec('fetch', 0, 1000);
+    fetch.cpu = { userMs: 14, systemMs: 266, percent: 28 };
+    const [f] = cpuIoBound.analyze(runOf({ stages: [fetch] }), slow);
+    expect(f).toMatchObject({ kind: 'io_bound', stage: 'fetch', evidence: { cpuPercent: 28, synchronous: false } });
+    expect(f!.evidence?.syscalls).toBeUndefined();
+  });
+
+  it('a synchronous stage at 8 % CPU, mostly system time, is blocked: io_bound on blocking calls', () => {
+    const wait = rec('waitLock', 0, 1000, { sync: true });
+    wait.cpu = { userMs: 10, systemMs: 70, percent: 8 };
+    const [f] = cpuIoBound.analyze(runOf({ stages: [wait] }), slow);
+    expect(f!.message).toBe('waitLock is I/O-bound: only 8% CPU during its 1 s of own time; it spends the rest blocked synchronously (sync I/O, sleeps, locks)');
+  });
+
   it('an async stage waiting while other stages hold the thread is thread contention, not CPU-bound nor I/O-bound', () => {
     // wait: async over 0-1000 ms with 5 ms of its own CPU; spin: synchronous 100-900 ms beside it
     const stages = [rec('wait', 0, 1000, { cpuMs: 5 }), rec('spin', 100, 800, { cpuMs: 790, sync: true })];

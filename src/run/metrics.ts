@@ -26,6 +26,12 @@ function exactQuantile(sorted: readonly number[], q: number): number {
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
 }
 
+/** 1, or what brings `cpuUs` of CPU over `wallMs` of wall time down to one core. */
+function atMostOneCore(cpuUs: number, wallMs: number): number {
+  const ratio = cpuUs / 1000 / wallMs;
+  return ratio > 1 ? 1 / ratio : 1;
+}
+
 /** One stage's summary over every call; quantiles exact when every call has a record, else from the sketch. */
 export function summarize(s: StageStats, keptDurations: number[]): StageSummary {
   const exact = s.kept === s.calls;
@@ -41,8 +47,11 @@ export function summarize(s: StageStats, keptDurations: number[]): StageSummary 
   const variance = calls > 1 ? Math.max(0, (s.sumSqMs - calls * mean * mean) / (calls - 1)) : 0;
   const wall = s.probedWallMs;
   const sampled = s.probedCalls < calls;
-  // The probed calls' CPU per ms of call time, applied to every call's time when not all were probed.
-  const scale = sampled ? (wall > 0 ? s.totalMs / wall : 0) : 1;
+  // The probed calls' CPU per ms of call time, applied to every call's time when not all were
+  // probed; at most one core, as `percent` is. Probed calls of a few µs read more CPU than wall
+  // time (the CPU readings bracket the clock's, ~1 µs each): scaled up over thousands of calls,
+  // that ratio would give the stage more CPU than its calls had wall time.
+  const scale = sampled ? (wall > 0 ? (s.totalMs / wall) * atMostOneCore(s.cpuUserUs + s.cpuSystemUs, wall) : 0) : 1;
   const cpuUserMs = (s.cpuUserUs / 1000) * scale;
   const cpuSystemMs = (s.cpuSystemUs / 1000) * scale;
   const summary: StageSummary = {
@@ -132,8 +141,9 @@ export function toMetrics(run: RunState, r: CallRecord, redacted: Map<Record<str
     memory = { heapUsedDeltaMb: round3(r.heapDeltaMb) };
   } else {
     const wall = stats.probedWallMs;
-    const userShare = wall > 0 ? stats.cpuUserUs / 1000 / wall : 0;
-    const sysShare = wall > 0 ? stats.cpuSystemUs / 1000 / wall : 0;
+    const cap = wall > 0 ? atMostOneCore(stats.cpuUserUs + stats.cpuSystemUs, wall) : 0;
+    const userShare = wall > 0 ? (stats.cpuUserUs / 1000 / wall) * cap : 0;
+    const sysShare = wall > 0 ? (stats.cpuSystemUs / 1000 / wall) * cap : 0;
     cpu = { userMs: round3(userShare * r.durationMs), systemMs: round3(sysShare * r.durationMs), percent: round3(Math.min(100, (userShare + sysShare) * 100)), estimated: true };
     memory = { heapUsedDeltaMb: stats.probedCalls > 0 ? round3(stats.heapDeltaSumMb / stats.probedCalls) : 0, estimated: true };
   }
