@@ -460,8 +460,10 @@ export interface RunInfo {
   rowsPerSecond: number;
   /**
    * Where `rowsProcessed` comes from: `'option'`, the stage `startMonitoring({ rowsFrom })` named;
-   * `'largest-top-level'`, the stage with the largest row total among those with calls that had
-   * no parent. `stage` is absent when no stage counted rows.
+   * `'largest-top-level'`, the stage with the largest row total among those with a call that had
+   * no parent (among all stages when those count no rows: a `job` stage around the pipeline).
+   * Whole stage totals, so the choice does not depend on `asyncContext`. `stage` is absent when no
+   * stage counted rows.
    */
   rowsFrom?: { rule: 'option' | 'largest-top-level'; stage?: string };
   /** The error that ended the run, when it was aborted by one. */

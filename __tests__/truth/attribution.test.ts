@@ -187,7 +187,7 @@ describe('load → transform → write counts each row once', () => {
    * row (invalid), so write sees 1,800 per batch: the stages' totals differ, and the run's rows can
    * be told from each of them.
    */
-  async function pipeline(asyncContext: 'promise' | 'asyncLocalStorage', rowsFrom?: string): Promise<{ report: PerformanceReport; loaded: number; written: number }> {
+  async function pipeline(asyncContext: 'promise' | 'asyncLocalStorage', rowsFrom?: string, inJob = false): Promise<{ report: PerformanceReport; loaded: number; written: number }> {
     const monitor: PerformanceMonitor = createPerformanceMonitor({ enableMemoryTracking: false, asyncContext });
     let loaded = 0;
     let written = 0;
@@ -203,17 +203,22 @@ describe('load → transform → write counts each row once', () => {
       written += rows.length;
     }, { monitor });
     monitor.startMonitoring({ runName: 'load-transform-write', ...(rowsFrom !== undefined ? { rowsFrom } : {}) });
-    for (let b = 0; b < 3; b++) await write(transform(await load(b)));
-    async function* source(): AsyncGenerator<Array<{ id: number; valid: boolean }>> {
-      for (let b = 3; b < 5; b++) yield await load(b);
-    }
-    await new Promise<void>((resolve, reject) => {
-      const pending: Array<Promise<void>> = [];
-      Readable.from(source())
-        .on('data', (rows: Array<{ id: number; valid: boolean }>) => pending.push(write(transform(rows))))
-        .on('error', reject)
-        .on('end', () => void Promise.all(pending).then(() => resolve(), reject));
-    });
+    const body = async (): Promise<void> => {
+      for (let b = 0; b < 3; b++) await write(transform(await load(b)));
+      async function* source(): AsyncGenerator<Array<{ id: number; valid: boolean }>> {
+        for (let b = 3; b < 5; b++) yield await load(b);
+      }
+      await new Promise<void>((resolve, reject) => {
+        const pending: Array<Promise<void>> = [];
+        Readable.from(source())
+          .on('data', (rows: Array<{ id: number; valid: boolean }>) => pending.push(write(transform(rows))))
+          .on('error', reject)
+          .on('end', () => void Promise.all(pending).then(() => resolve(), reject));
+      });
+    };
+    // A `job` stage around the whole pipeline: the only top-level stage, and it counts no rows.
+    if (inJob) await withStage('job', body, { monitor, rows: 0 })();
+    else await body();
     return { report: expectValidReport(monitor.stopMonitoring()), loaded, written };
   }
 
@@ -235,6 +240,15 @@ describe('load → transform → write counts each row once', () => {
     expect(['load', 'transform']).toContain(report.run.rowsFrom?.stage);
   });
 
+  test.each(['promise', 'asyncLocalStorage'] as const)('inside a job stage that counts no rows, still 10,000 rows, asyncContext %s', async (mode) => {
+    // Under 'promise' the stream-called stages are top-level, under 'asyncLocalStorage' children of
+    // the job: which calls are top-level differs, the run's rows must not.
+    const { report, loaded } = await pipeline(mode, undefined, true);
+    expect(summaryOf(report, 'job').rootCalls).toBe(1);
+    expect(report.run.rowsProcessed).toBe(loaded);
+    expect(['load', 'transform']).toContain(report.run.rowsFrom?.stage);
+  });
+
   test.each(['promise', 'asyncLocalStorage'] as const)('rowsFrom names the stage whose rows are the run\'s, asyncContext %s', async (mode) => {
     const { report, written } = await pipeline(mode, 'write');
     expect(report.run.rowsFrom).toEqual({ rule: 'option', stage: 'write' });
@@ -242,6 +256,29 @@ describe('load → transform → write counts each row once', () => {
     // durationMs is rounded to the µs in the report: 0.1 % covers it
     const truth = (written / report.run.durationMs) * 1000;
     expect(Math.abs(report.run.rowsPerSecond - truth)).toBeLessThanOrEqual(truth * 0.001);
+  });
+});
+
+describe('a recursive stage', () => {
+  test('counts the rows of its outermost calls once, not again in each inner call', () => {
+    const monitor = createPerformanceMonitor({ enableMemoryTracking: false });
+    monitor.startMonitoring({ runName: 'recursive' });
+    type Node = { rows: number[]; children: Node[] };
+    const walk: (n: Node) => number = withStage('walk', (n: Node) => n.rows.length + n.children.reduce((a, c) => a + walk(c), 0), { monitor, rows: (_r, args) => countRows(args[0] as Node) });
+    const countRows = (n: Node): number => n.rows.length + n.children.reduce((a, c) => a + countRows(c), 0);
+    const leaf = (k: number): Node => ({ rows: Array.from({ length: k }, (_, i) => i), children: [] });
+    const tree: Node = { rows: [1, 2], children: [leaf(3), { rows: [4], children: [leaf(5)] }] };
+    let passed = 0;
+    for (let i = 0; i < 4; i++) {
+      walk(tree);
+      passed += countRows(tree);
+    }
+    const report = expectValidReport(monitor.stopMonitoring());
+    expect(passed).toBe(44);
+    expect(report.run.rowsProcessed).toBe(passed);
+    // four nodes a tree, each one call; the inner calls' rows are already in the outer call's
+    expect(summaryOf(report, 'walk').calls).toBe(4 * 4);
+    expect(summaryOf(report, 'walk').rowsProcessed).toBeGreaterThan(passed);
   });
 });
 

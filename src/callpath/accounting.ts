@@ -82,8 +82,9 @@ export function endSync(run: RunState, frame: Frame, t0: number, t1: number, row
   if (parent === undefined) {
     stats.rootCalls++;
     stats.rootRows += rows;
-  } else if (!parent.ended && --parent.openChildren === 0) {
-    parent.coveredMs = (parent.coveredMs === undefined ? 0 : parent.coveredMs) + (t1 - parent.childFrom);
+  } else {
+    if (parent.stats === stats) stats.nestedRows += rows;
+    if (!parent.ended && --parent.openChildren === 0) parent.coveredMs = (parent.coveredMs === undefined ? 0 : parent.coveredMs) + (t1 - parent.childFrom);
   }
   const seq = stats.calls;
   const longest = durationMs > stats.maxMs;
@@ -127,6 +128,8 @@ export function endCall(run: RunState, frame: Frame, t0: number, t1: number, row
   if (parent === undefined) {
     stats.rootCalls++;
     stats.rootRows += rows;
+  } else if (parent.stats === stats) {
+    stats.nestedRows += rows;
   }
   const failed = error !== NO_ERROR;
   if (failed) recordError(run, frame, error);

@@ -61,6 +61,7 @@ export interface StageDelta {
   syncCalls: number;
   rootCalls: number;
   rootRows: number;
+  nestedRows: number;
   rows: number;
   totalMs: number;
   sumSqMs: number;
@@ -161,6 +162,7 @@ export function takeStageDelta(s: StageStats, sentCalls: number): StageDelta {
     syncCalls: s.syncCalls,
     rootCalls: s.rootCalls,
     rootRows: s.rootRows,
+    nestedRows: s.nestedRows,
     rows: s.rows,
     totalMs: s.totalMs,
     sumSqMs: s.sumSqMs,
@@ -183,7 +185,7 @@ export function takeStageDelta(s: StageStats, sentCalls: number): StageDelta {
     sketch: s.sketch.encode(),
   };
   if (s.firstError !== undefined) d.firstError = s.firstError;
-  s.failures = s.syncCalls = s.rootCalls = s.rootRows = s.rows = 0;
+  s.failures = s.syncCalls = s.rootCalls = s.rootRows = s.nestedRows = s.rows = 0;
   s.totalMs = s.sumSqMs = s.selfMs = s.busyMs = 0;
   s.minMs = Infinity;
   s.maxMs = s.maxAtMs = s.maxSyncMs = s.maxSyncAtMs = 0;
@@ -208,6 +210,7 @@ export function addStageDelta(s: StageStats, d: StageDelta, threadId: number, sh
   s.syncCalls += d.syncCalls;
   s.rootCalls += d.rootCalls;
   s.rootRows += d.rootRows;
+  s.nestedRows += Number.isFinite(d.nestedRows) ? d.nestedRows : 0;
   s.rows += d.rows;
   s.totalMs += d.totalMs;
   s.sumSqMs += d.sumSqMs;

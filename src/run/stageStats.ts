@@ -27,6 +27,8 @@ export class StageStats {
   rootCalls = 0;
   rootRows = 0;
   rows = 0;
+  /** Rows of calls made inside a call of the same stage (recursion): already in the outer call's rows. */
+  nestedRows = 0;
   /** Sum of call durations, ms, and of their squares (for the spread). */
   totalMs = 0;
   sumSqMs = 0;

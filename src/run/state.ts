@@ -183,16 +183,23 @@ export class RunState {
   }
 
   /**
-   * The run's rows: every row of the stage named by `rowsFrom`; else the rows of the top-level
-   * calls (no parent) of the stage that has the most. Never a sum over stages, so rows that flow
-   * through load -> transform -> write count once (and a recursive stage's inner calls do not
-   * count its rows again).
+   * The run's rows: every row of the stage named by `rowsFrom`; else the rows of the stage with
+   * the most among those with a top-level call (no parent), or among all stages when those count
+   * none. Never a sum over stages, so rows that flow through load -> transform -> write count once
+   * (and a recursive stage's inner calls do not count its rows again).
    */
   rows(): { rows: number; stage: string | undefined; rule: 'option' | 'largest-top-level' } {
     if (this.rowsFrom !== undefined) return { rows: this.stats.get(this.rowsFrom)?.rows ?? 0, stage: this.rowsFrom, rule: 'option' };
+    // Whole stage totals, not the rows of its top-level calls only: which calls are top-level
+    // depends on the context mode (a stage called from a stream callback has a parent under
+    // 'asyncLocalStorage' and none under 'promise'), the stage's total does not. When the
+    // top-level stages count no rows (a `job` stage around the whole pipeline), any stage may.
+    // A call inside a call of the same stage (recursion) counts no rows again.
+    const own = (s: StageStats): number => s.rows - s.nestedRows;
     let best: StageStats | undefined;
-    for (const s of this.statsList) if (s.rootCalls > 0 && (best === undefined || s.rootRows > best.rootRows)) best = s;
-    return { rows: best?.rootRows ?? 0, stage: best?.name, rule: 'largest-top-level' };
+    for (const s of this.statsList) if (s.rootCalls > 0 && own(s) > 0 && (best === undefined || own(s) > own(best))) best = s;
+    if (best === undefined) for (const s of this.statsList) if (own(s) > 0 && (best === undefined || own(s) > own(best))) best = s;
+    return { rows: best !== undefined ? own(best) : 0, stage: best?.name, rule: 'largest-top-level' };
   }
 
   /** How long each stage was busy since the last call of this (at each sampler tick), ms; undefined when none was. */
