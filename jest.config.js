@@ -7,6 +7,9 @@ const shared = {
   testEnvironment: 'node',
   roots: ['<rootDir>/__tests__'],
   moduleFileExtensions: ['ts', 'js', 'json'],
+  // Many tests start node children or real runs: seconds apiece on a busy 2-core machine, where
+  // jest's 5 s default fails tests that are right. No test asserts a duration with it.
+  testTimeout: 30_000,
 };
 
 module.exports = {
