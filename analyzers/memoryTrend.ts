@@ -19,7 +19,8 @@
  * See docs/analyzers.md for the reasoning and the labeled corpus it is tested on.
  */
 import type { MemoryTrend } from '../src/types';
-import { MAD_TO_SIGMA, clamp, mad, mannKendall, median, quantile, rSquared, round, strideIndices, theilSen, type LineFit } from './stats';
+import { MAD_TO_SIGMA, clamp, mad, median, quantile, round, strideIndices } from './stats';
+import { mannKendall, rSquared, theilSen, type LineFit } from './trendFit';
 
 /** A heap sample as the trend reads it (a `MemorySample` fits). */
 export interface TrendSample {

@@ -3,7 +3,7 @@
  * of a dozen calls each have ~20 degrees of freedom, where the normal approximation understates
  * a 99 % interval by 10 % (2.58 vs 2.85), so the exact distribution is used. Pure functions.
  */
-import { twoSidedP } from './stats';
+import { twoSidedP } from './trendFit';
 
 /** Lanczos approximation of ln Γ(x), x > 0; relative error < 2e-10. */
 function logGamma(x: number): number {

@@ -1,5 +1,5 @@
 import { analyzeMemoryTrend, TREND_DEFAULTS, type TrendSample } from '../../analyzers/memoryTrend';
-import { leastSquares } from '../../analyzers/stats';
+import { leastSquares } from '../../analyzers/trendFit';
 import { buildCorpus } from './corpus';
 
 const MIN = 60_000;

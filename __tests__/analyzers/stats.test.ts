@@ -1,21 +1,5 @@
-import {
-  clamp,
-  erfc,
-  LargestK,
-  leastSquares,
-  mad,
-  mannKendall,
-  median,
-  normalCdf,
-  quantile,
-  ranks,
-  round,
-  rSquared,
-  strideIndices,
-  theilSen,
-  THEIL_SEN_MAX_POINTS,
-  twoSidedP,
-} from '../../analyzers/stats';
+import { clamp, LargestK, mad, median, quantile, round, strideIndices } from '../../analyzers/stats';
+import { erfc, leastSquares, mannKendall, normalCdf, ranks, rSquared, theilSen, THEIL_SEN_MAX_POINTS, twoSidedP } from '../../analyzers/trendFit';
 
 describe('order statistics', () => {
   it('median of an odd and an even number of values', () => {
