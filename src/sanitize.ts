@@ -123,15 +123,22 @@ function sanitizeValue(value: unknown, path: string[], seen: Set<object>, matche
     const out: Record<string, unknown> = {};
     const keys = Object.keys(obj);
     const n = Math.min(keys.length, MAX_KEYS);
+    // Defined, not assigned: a key `__proto__` (JSON.parse makes one) stays a plain data key
+    // instead of setting the copy's prototype.
     for (let i = 0; i < n; i++) {
       const key = keys[i] as string;
-      out[safeString(key)] = sanitizeEntry(obj, key, path, seen, matcher, notes);
+      defineData(out, safeString(key), sanitizeEntry(obj, key, path, seen, matcher, notes));
     }
-    if (keys.length > MAX_KEYS) out['[more keys]'] = keys.length - MAX_KEYS;
+    if (keys.length > MAX_KEYS) defineData(out, '[more keys]', keys.length - MAX_KEYS);
     return out;
   } finally {
     seen.delete(obj);
   }
+}
+
+/** `out[key] = value` as an own data property, whatever the key (`__proto__` included). */
+function defineData(out: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(out, key, { value, writable: true, enumerable: true, configurable: true });
 }
 
 function sanitizeEntry(obj: object, key: string, path: string[], seen: Set<object>, matcher: RedactMatcher | undefined, notes?: Set<string>): unknown {
