@@ -3,6 +3,7 @@
  * symbols, huge strings, throwing getters and proxies are all made safe, and redacted keys are
  * replaced. Runs when a stage is configured or started by hand, never per hot call.
  */
+import { types } from 'node:util';
 
 export const REDACTED = '[Redacted]';
 const MAX_DEPTH = 8;
@@ -189,6 +190,8 @@ export function sanitizeMetadata(metadata: unknown, matcher?: RedactMatcher, not
 /** Name and message of anything thrown, never throwing itself. */
 export function describeError(error: unknown, withStack = false): { name: string; message: string; stack?: string } {
   try {
+    // a proxy's traps are the program's code (instanceof runs getPrototypeOf)
+    if ((typeof error === 'object' || typeof error === 'function') && error !== null && types.isProxy(error)) return { name: 'Proxy', message: '[a proxy: not read]' };
     if (error instanceof Error || (typeof error === 'object' && error !== null && 'message' in error)) {
       const e = error as { name?: unknown; message?: unknown; stack?: unknown };
       const out: { name: string; message: string; stack?: string } = {

@@ -54,11 +54,22 @@ export function hookFunction(spec: HookSpec): Hooked {
     nameLater(resolve, fallback) {
       resolver = resolve;
       def.resolveName = (self) => {
-        if (def.name === '') def.name = resolve(self) ?? fallback(self);
+        if (def.name !== '') return;
+        try {
+          def.name = resolve(self) ?? fallback(self);
+        } catch {
+          // a hostile `this` (a revoked proxy): the name cannot come from it
+          def.name = fallback(undefined);
+        }
       };
     },
     resolve(self) {
-      if (def.name === '' && resolver !== undefined) def.name = resolver(self) ?? '';
+      if (def.name !== '' || resolver === undefined) return;
+      try {
+        def.name = resolver(self) ?? '';
+      } catch {
+        // left for the first call to name
+      }
     },
   };
 }
