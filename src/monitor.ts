@@ -12,6 +12,7 @@ import { ConfigError, describeValue } from './errors';
 import { createLogger, safeLog } from './logger';
 import { CheckpointWriter } from './run/checkpoint';
 import { closeOpenCalls, reportOf, writeReport } from './run/finalise';
+import { endHints, watchHints } from './run/hints';
 import { unwatchProcessEnd, watchProcessEnd, type ExitParticipant } from './run/lifecycle';
 import { liveStats, markRate } from './run/live';
 import { hotProbePriceNs } from './run/probes';
@@ -113,6 +114,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     }
     this.#startCheckpoints(run);
     if (cfg.outputPath !== undefined) this.#watchProcessEnd(run);
+    watchHints(run);
     safeLog(this.#log, 'info', { event: 'run_start', runId: run.id, runName: run.name, expectedRows: run.expectedRows }, 'stagemeter run started');
   }
 
@@ -335,6 +337,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
       unwatchProcessEnd(this.#exitParticipant);
       this.#exitParticipant = undefined;
     }
+    endHints(run, slot.monitor === this);
     const report = reportOf(run, status, reason, true);
     writeReport(run, report);
     run.claim?.release();

@@ -86,9 +86,15 @@ function makeWrapper(def: StageDefinition, monitor: RunHolder | undefined): (...
     const box = explicit ?? (slot.monitor as RunHolder | undefined)?.[RUN_KEY];
     const run = box?.run;
     if (run !== undefined) return callStage(run, def, this, ...args);
-    if (explicit !== undefined || slot.autoStart === false) return Reflect.apply(fn, this, args);
-    const started = autoStartMonitor()?.[RUN_KEY].run;
-    return started !== undefined ? callStage(started, def, this, ...args) : Reflect.apply(fn, this, args);
+    if (explicit !== undefined) return Reflect.apply(fn, this, args);
+    if (slot.autoStart !== false) {
+      const started = autoStartMonitor()?.[RUN_KEY].run;
+      if (started !== undefined) return callStage(started, def, this, ...args);
+    }
+    // Counted (an increment, no allocation) for the hint when a started monitor was never made
+    // the singleton: these calls record nowhere.
+    slot.unrouted++;
+    return Reflect.apply(fn, this, args);
   };
   copyIdentity(fn, wrapped);
   return wrapped;
