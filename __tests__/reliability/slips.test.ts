@@ -4,6 +4,7 @@
  * was never made the singleton says why its report is empty. (A run lost at process exit, and
  * setMonitor() across two installed copies of the package, are in hostileProcess.test.ts.)
  */
+import * as ts from 'typescript';
 import { createPerformanceMonitor, getMonitor, MonitoredStage, setMonitor, withStage, type MonitorOptions, type PerformanceMonitor } from '../../src/index';
 import { resetGlobalStateForTests } from '../../src/callpath/global';
 import { expectValidReport } from '../helpers/schema';
@@ -24,28 +25,35 @@ function started(options: MonitorOptions = {}): PerformanceMonitor {
   return m;
 }
 
+/**
+ * Decorators on #private methods exist only in the standard mode, and the test sources are also
+ * type-checked under experimentalDecorators: the class is compiled here by TypeScript itself
+ * (standard decorators, as a program compiled with TS 5+ defaults gets) and then run.
+ */
+function compileStandard<T>(source: string, scope: Record<string, unknown>): T {
+  const { outputText } = ts.transpileModule(source, { compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.CommonJS, experimentalDecorators: false } });
+  const exports: Record<string, unknown> = {};
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  new Function('exports', ...Object.keys(scope), outputText)(exports, ...Object.values(scope));
+  return exports.default as T;
+}
+
 describe('a decorated #private method', () => {
-  test('is recorded as Class.#name (instance and static), whether or not an instance existed before the first call', () => {
+  test('is recorded as Class.#name (instance and static), also when it is called from a subclass instance', () => {
     const m = started();
-    class Scorer {
-      constructor(readonly weight: number) {}
-
-      @MonitoredStage({ monitor: m })
-      #score(rows: number[]): number {
-        return rows.length * this.weight;
-      }
-
-      @MonitoredStage({ monitor: m })
-      static #normalise(rows: number[]): number[] {
-        return rows.map((r) => r / 2);
-      }
-
-      run(rows: number[]): number {
-        return this.#score(Scorer.#normalise(rows));
-      }
-    }
-    class Sub extends Scorer {}
+    const Scorer = compileStandard<new (weight: number) => { run(rows: number[]): number }>(
+      `export default class Scorer {
+        constructor(weight) { this.weight = weight; }
+        @MonitoredStage({ monitor })
+        #score(rows) { return rows.length * this.weight; }
+        @MonitoredStage({ monitor })
+        static #normalise(rows) { return rows.map((r) => r / 2); }
+        run(rows) { return this.#score(Scorer.#normalise(rows)); }
+      }`,
+      { MonitoredStage, monitor: m },
+    );
     expect(new Scorer(2).run([2, 4])).toBe(4);
+    class Sub extends Scorer {}
     expect(new Sub(3).run([2])).toBe(3);
     const report = expectValidReport(m.stopMonitoring());
     expect(report.stageSummaries.map((s) => [s.name, s.calls]).sort()).toEqual([
