@@ -49,13 +49,24 @@ describe('an unhandled rejection stays unhandled', () => {
     expect(outcome(monitored)).toEqual(outcome(plain));
     const report = readReport(out);
     expect(report.run.status).toBe('aborted');
-    expect(report.stageSummaries.find((s) => s.name === 'fails')).toMatchObject({ calls: 1, failures: 1 });
+    expect(report.stageSummaries.find((s) => s.name === 'fails')).toMatchObject({ calls: 2, failures: 2 });
   });
 
   test('the program\'s own unhandledRejection listener hears it once, with the same reason; the handled one stays handled', async () => {
     const [plain, monitored] = await Promise.all([run(['unhandled-listener'], { REL_MONITOR: 'off' }), run(['unhandled-listener'], { REL_OUTPUT: join(tmp(), 'run.json') })]);
-    expect(plain.stdout).toBe('caught: handled by the program\nunhandledRejection: bad batch 7\nstill running\n');
+    expect(plain.stdout).toBe('caught: bad batch 1\ncaught: handled by the program\nunhandledRejection: bad batch 7\nstill running\n');
     expect(outcome(monitored)).toEqual(outcome(plain));
+  });
+});
+
+describe('a rejection the program handles stays handled', () => {
+  test('a stage that handles its own promise (p.catch(log); return p) and a caller that ignores it: no crash, the same output', async () => {
+    const out = join(tmp(), 'run.json');
+    const [plain, monitored] = await Promise.all([run(['handled-inside'], { REL_MONITOR: 'off' }), run(['handled-inside'], { REL_OUTPUT: out })]);
+    expect(plain).toMatchObject({ code: 0, stderr: '' });
+    expect(plain.stdout).toBe('logged: write 1 failed\nlogged: write 2 failed\nlogged: write 3 failed\nlogged: async write 4 failed\nsaved\nstill running\n');
+    expect(outcome(monitored)).toEqual(outcome(plain));
+    expect(readReport(out).stageSummaries.find((s) => s.name === 'save')).toMatchObject({ calls: 3, failures: 3 });
   });
 });
 
