@@ -7,6 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createPerformanceMonitor, withStage } from '../../src/index';
 import type { ChildResult } from '../helpers/child';
 import { compileForNode } from './compile';
 import { outcome, readReport, runCompiled, runFixture, useTempDir } from './support';
@@ -137,6 +138,26 @@ describe('report paths that are not regular files', () => {
     expectSameWithOneLine(atExit, plain, /ENOTREGULAR: .* is a FIFO/);
     expect(statSync(fifo).isFIFO()).toBe(true);
     expect(readdirSync(tmp())).toEqual(['report.fifo']);
+  });
+
+  test('in the process: stopMonitoring() returns the report with the flag and output.written false, the FIFO left alone', () => {
+    const fifo = join(tmp(), 'report.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const lines: string[] = [];
+    const write = jest.spyOn(process.stderr, 'write').mockImplementation(((chunk: string) => lines.push(String(chunk)) > 0) as typeof process.stderr.write);
+    let report;
+    try {
+      const m = createPerformanceMonitor({ enableMemoryTracking: false, outputPath: fifo });
+      m.startMonitoring();
+      withStage('s', (x: number[]) => x.length, { monitor: m })([1, 2]);
+      report = m.stopMonitoring();
+    } finally {
+      write.mockRestore();
+    }
+    expect(report.output).toMatchObject({ written: false, error: expect.stringMatching(/ENOTREGULAR: .* is a FIFO/) });
+    expect(report.qualityFlags.find((f) => f.code === 'report_write_failed')?.severity).toBe('error');
+    expect(lines.filter((l) => l.startsWith('stagemeter:'))).toHaveLength(1);
+    expect(statSync(fifo).isFIFO()).toBe(true);
   });
 
   test('a character device: never replaced (a device node made for the test as root, /dev/null otherwise)', async () => {
