@@ -28,7 +28,7 @@ import { endCall, NO_ERROR, rowsOfCall } from './accounting';
 import { now } from './clock';
 import { hooksEpoch, maybeChainedBefore, rewatchPromise, watchOf, watchPromise, type PromiseWatch } from './context';
 import type { Frame } from './frame';
-import type { StageDefinition } from './stage';
+import { FnKind, type StageDefinition } from './stage';
 
 const then = Promise.prototype.then;
 const PromiseProto = Promise.prototype;
@@ -220,6 +220,8 @@ export function followPromise(run: RunState, frame: Frame, t0: number, promise: 
     asyncProbeOpened();
   }
   run.linkOpen(frame);
-  observeSettlement(promise, new CallEnd(run, frame, args, def), t0);
+  // An async function's own promise cannot have been chained on before it returns it (its body
+  // has no hold of it): the look at the recent chains (~256 comparisons) is for the rest.
+  observeSettlement(promise, new CallEnd(run, frame, args, def), def.kind === FnKind.Async ? undefined : t0);
   return promise;
 }
