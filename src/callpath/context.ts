@@ -123,13 +123,13 @@ const saved: Array<ContextFrame | undefined> = [];
 let depth = 0;
 
 /**
- * The promises most recently chained on (made the parent of another by then(), catch(), await),
- * while the hooks are on: a promise a stage returns may have been chained on, and so handled,
- * before the stage returned it (`p.catch(log); return p;`), and stagemeter must not then take its
- * rejection for unhandled. A ring of references (an array store per chain, ~1-2 ns); it keeps
- * those promises alive until overwritten, or until the hooks are removed.
+ * The promises most recently chained on (made the parent of another by then(), catch(), await)
+ * while a stage call is innermost: a promise a stage returns may have been chained on, and so
+ * handled, before the stage returned it (`p.catch(log); return p;`), and stagemeter must not then
+ * take its rejection for unhandled. A small ring of references (an array store per such chain):
+ * it keeps at most that many promises alive, until overwritten or until the hooks are removed.
  */
-const RECENT_CHAINS = 256;
+const RECENT_CHAINS = 32;
 const recentChains: Array<object | undefined> = new Array<object | undefined>(RECENT_CHAINS).fill(undefined);
 let recentAt = 0;
 
@@ -138,8 +138,10 @@ function onInit(promise: Promise<unknown>, parent: Promise<unknown> | undefined)
   // code between `before` and `after`; a root promise (an async function's own, new Promise(),
   // Promise.resolve()) is left alone, so it keeps V8's fast paths for then() and await.
   if (parent === undefined) return;
-  recentChains[recentAt] = parent;
-  recentAt = (recentAt + 1) & (RECENT_CHAINS - 1);
+  if (theSlot.current !== undefined) {
+    recentChains[recentAt] = parent;
+    recentAt = (recentAt + 1) & (RECENT_CHAINS - 1);
+  }
   const watch = marks.watchOf(parent);
   if (watch !== undefined) {
     if (watch.ownChain) watch.ownChain = false;

@@ -11,11 +11,11 @@
  * same crash and exit code, or the same `unhandledRejection` event, whose `promise` argument is
  * then that stand-in). If the program chains on the original later, the stand-in is handled too.
  * A promise the program chained on before the stage returned it (`p.catch(log); return p;`) is
- * taken for handled: the hooks keep the last 256 promises chained on, and a promise among them,
- * or returned by a call during which the hooks were switched on, never gets a stand-in. Two
- * limits: a promise chained on longer ago than that (256 chains), then returned and ignored, is
- * taken for unhandled; and a promise that rejects after its run stopped (the hooks are gone) is
- * taken for handled.
+ * taken for handled: the hooks keep the last 32 promises chained on while a stage call was
+ * innermost, and a promise among them, or returned by a call during which the hooks were switched
+ * on, never gets a stand-in. Two limits: a promise chained on elsewhere or longer ago than that,
+ * then returned by a stage and ignored, is taken for unhandled; and a promise that rejects after
+ * its run stopped (the hooks are gone) is taken for handled.
  *
  * A promise of a Promise subclass is not chained on at all (that would run the subclass's
  * constructor): its end is seen by the hooks' `settled` event, with its outcome unknown (flagged).
