@@ -57,15 +57,7 @@ function finiteNumbers(value: unknown, path = '$', out: string[] = []): string[]
   return out;
 }
 
-/** What a call gives its caller: the returned value or the thrown one, by identity. */
-function outcomeOf(call: () => unknown): { returned?: unknown; threw?: unknown } {
-  try {
-    return { returned: call() };
-  } catch (err) {
-    return { threw: err };
-  }
-}
-
+/** What a call gives its caller (the value or the error, by identity), awaited when it is a promise. */
 async function settledOf(call: () => unknown): Promise<{ resolved?: unknown; rejected?: unknown; threw?: unknown }> {
   let p: unknown;
   try {
