@@ -85,7 +85,8 @@ export function stageEfficiency(view: RunView): Record<string, number> {
     const wall = view.shareOf(summary.name).totalMs;
     const gcShare = wall > 0 ? ((view.gcByStage.get(summary.name) ?? 0) / wall) * 100 : 0;
     const gc = t.gcPressurePercent > 0 ? 15 * clamp(gcShare / (2 * t.gcPressurePercent), 0, 1) : 0;
-    out[summary.name] = round(clamp(100 - growth - retention - spikes - gc, 0, 100), 1);
+    // defined, not assigned: a stage named `__proto__` is a key like any other
+    Object.defineProperty(out, summary.name, { value: round(clamp(100 - growth - retention - spikes - gc, 0, 100), 1), writable: true, enumerable: true, configurable: true });
   }
   return out;
 }

@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import { hookFunction, type ReflectMetadata } from '../src/callpath/wrapper';
 import { ConfigError, describeValue, type ConfigIssue } from '../src/errors';
 import { isMonitor } from '../src/monitor';
@@ -117,6 +118,8 @@ export function MonitoredStage(nameOrOptions?: string | MonitoredStageOptions): 
         // instance (or from the class itself for a static method), else at the first call. A
         // #private method is no property: its class is the first instance's.
         const owner = (self: unknown): string | undefined => {
+          // a proxy's traps are the program's code: the name waits for a plain instance or the fallback
+          if ((typeof self === 'object' || typeof self === 'function') && self !== null && types.isProxy(self)) return undefined;
           const cls = ctx.private ? classOf(self, ctx.static) : declaringClass(self, key, hooked.wrapped);
           return cls === undefined ? undefined : `${cls.name || '(anonymous class)'}.${keyName(key)}`;
         };

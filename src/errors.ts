@@ -1,3 +1,5 @@
+import { types } from 'node:util';
+
 /** One offending configuration field. */
 export interface ConfigIssue {
   /** Option path (`thresholds.maxMemoryMb`), environment variable, or hook argument. */
@@ -28,6 +30,8 @@ export class ConfigError extends Error {
 /** Describes a value for an error message without dumping it whole. */
 export function describeValue(value: unknown): string {
   if (value === null) return 'null';
+  // a proxy's traps are the program's code (and a revoked proxy throws even from Array.isArray)
+  if ((typeof value === 'object' || typeof value === 'function') && types.isProxy(value)) return 'a proxy';
   if (Array.isArray(value)) return `an array of ${value.length}`;
   switch (typeof value) {
     case 'string':

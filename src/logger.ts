@@ -38,6 +38,25 @@ function guardStream(logger: Logger, child: Logger): void {
   }
 }
 
+function noop(): void {}
+
+/**
+ * The logger of a monitor that logs nothing: every level disabled. Not a pino instance: on Node
+ * 20 creating one sets `Error.prepareStackTrace` (pino looks up its caller), which throws under
+ * `node --frozen-intrinsics`, and a monitor that logs nothing needs none of pino.
+ */
+const SILENT = Object.freeze({
+  level: 'silent',
+  isLevelEnabled: () => false,
+  trace: noop,
+  debug: noop,
+  info: noop,
+  warn: noop,
+  error: noop,
+  fatal: noop,
+  child: () => SILENT,
+}) as unknown as Logger;
+
 export function createLogger(config: Pick<ResolvedConfig, 'logger' | 'enableDetailedLogging'>): Logger {
   if (config.logger !== undefined) {
     try {
@@ -45,11 +64,16 @@ export function createLogger(config: Pick<ResolvedConfig, 'logger' | 'enableDeta
       guardStream(config.logger, child);
       return child;
     } catch {
-      return pino({ level: 'silent' });
+      return SILENT;
     }
   }
-  if (!config.enableDetailedLogging) return pino({ level: 'silent' });
-  return pino({ name: 'stagemeter', level: 'info' }, pino.destination({ dest: 2, sync: true }));
+  if (!config.enableDetailedLogging) return SILENT;
+  try {
+    return pino({ name: 'stagemeter', level: 'info' }, pino.destination({ dest: 2, sync: true }));
+  } catch {
+    // pino cannot start here (under --frozen-intrinsics): the run goes without log lines
+    return SILENT;
+  }
 }
 
 type Level = 'info' | 'warn' | 'error';

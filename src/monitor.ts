@@ -13,6 +13,7 @@ import type { OtelExportResult } from './integrations/otel';
 import { createLogger, safeLog } from './logger';
 import { CheckpointWriter } from './run/checkpoint';
 import { closeOpenCalls, reportOf, writeReport } from './run/finalise';
+import { endHints, watchHints } from './run/hints';
 import { unwatchProcessEnd, watchProcessEnd, type ExitParticipant } from './run/lifecycle';
 import { liveStats, markRate } from './run/live';
 import { hotProbePriceNs } from './run/probes';
@@ -118,6 +119,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
     this.#outputs = cfg.progress || cfg.otel || cfg.htmlOutputPath !== undefined ? new RunOutputs(run) : undefined;
     this.#startCheckpoints(run);
     if (cfg.outputPath !== undefined || cfg.otel) this.#watchProcessEnd(run);
+    watchHints(run);
     safeLog(this.#log, 'info', { event: 'run_start', runId: run.id, runName: run.name, expectedRows: run.expectedRows }, 'stagemeter run started');
   }
 
@@ -360,6 +362,7 @@ export class PerformanceMonitor implements PerformanceMonitorLike {
       unwatchProcessEnd(this.#exitParticipant);
       this.#exitParticipant = undefined;
     }
+    endHints(run, slot.monitor === this);
     const report = reportOf(run, status, reason, true);
     this.#outputs?.finish(report);
     writeReport(run, report);

@@ -3,6 +3,7 @@
  * symbols, huge strings, throwing getters and proxies are all made safe, and redacted keys are
  * replaced. Runs when a stage is configured or started by hand, never per hot call.
  */
+import { types } from 'node:util';
 
 export const REDACTED = '[Redacted]';
 const MAX_DEPTH = 8;
@@ -123,15 +124,22 @@ function sanitizeValue(value: unknown, path: string[], seen: Set<object>, matche
     const out: Record<string, unknown> = {};
     const keys = Object.keys(obj);
     const n = Math.min(keys.length, MAX_KEYS);
+    // Defined, not assigned: a key `__proto__` (JSON.parse makes one) stays a plain data key
+    // instead of setting the copy's prototype.
     for (let i = 0; i < n; i++) {
       const key = keys[i] as string;
-      out[safeString(key)] = sanitizeEntry(obj, key, path, seen, matcher, notes);
+      defineData(out, safeString(key), sanitizeEntry(obj, key, path, seen, matcher, notes));
     }
-    if (keys.length > MAX_KEYS) out['[more keys]'] = keys.length - MAX_KEYS;
+    if (keys.length > MAX_KEYS) defineData(out, '[more keys]', keys.length - MAX_KEYS);
     return out;
   } finally {
     seen.delete(obj);
   }
+}
+
+/** `out[key] = value` as an own data property, whatever the key (`__proto__` included). */
+function defineData(out: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(out, key, { value, writable: true, enumerable: true, configurable: true });
 }
 
 function sanitizeEntry(obj: object, key: string, path: string[], seen: Set<object>, matcher: RedactMatcher | undefined, notes?: Set<string>): unknown {
@@ -182,6 +190,8 @@ export function sanitizeMetadata(metadata: unknown, matcher?: RedactMatcher, not
 /** Name and message of anything thrown, never throwing itself. */
 export function describeError(error: unknown, withStack = false): { name: string; message: string; stack?: string } {
   try {
+    // a proxy's traps are the program's code (instanceof runs getPrototypeOf)
+    if ((typeof error === 'object' || typeof error === 'function') && error !== null && types.isProxy(error)) return { name: 'Proxy', message: '[a proxy: not read]' };
     if (error instanceof Error || (typeof error === 'object' && error !== null && 'message' in error)) {
       const e = error as { name?: unknown; message?: unknown; stack?: unknown };
       const out: { name: string; message: string; stack?: string } = {

@@ -5,6 +5,7 @@
  * {@link ConfigError} listing every offending field, with a "did you mean" for a misspelt name.
  */
 import { isAbsolute } from 'node:path';
+import { types } from 'node:util';
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import type { Logger } from 'pino';
 import type { AsyncContextMode } from './callpath/context';
@@ -175,6 +176,8 @@ function isFunction(value: unknown): value is (...args: never[]) => unknown {
  */
 export function resolveConfig(options: MonitorOptions | undefined, context?: string): ResolvedConfig {
   const opts: unknown = options === undefined ? {} : options;
+  const proxies = proxyIssues(opts, '');
+  if (proxies.length > 0) throw new ConfigError(proxies, context);
   if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
     throw new ConfigError([{ field: '(options)', message: `must be an object (got ${describeValue(opts)})` }], context);
   }
@@ -359,6 +362,8 @@ const START_OPTION_KEYS = ['expectedRows', 'runName', 'metadata', 'rowsFrom'] as
 /** Checks `startMonitoring()` options; returns the issues found. */
 export function checkStartOptions(options: unknown): ConfigIssue[] {
   if (options === undefined) return [];
+  const proxies = proxyIssues(options, '');
+  if (proxies.length > 0) return proxies;
   if (!isPlainObject(options)) return [{ field: '(options)', message: `must be an object (got ${describeValue(options)})` }];
   const issues: ConfigIssue[] = [];
   const o = options as Record<string, unknown>;
@@ -375,6 +380,31 @@ export function checkStartOptions(options: unknown): ConfigIssue[] {
     issues.push({ field: 'metadata', message: `must be a plain object (got ${describeValue(o.metadata)})` });
   }
   if (o.rowsFrom !== undefined) issues.push(...checkStageName(o.rowsFrom, 'rowsFrom'));
+  return issues;
+}
+
+const isProxyValue = (v: unknown): boolean => (typeof v === 'object' || typeof v === 'function') && v !== null && types.isProxy(v);
+
+/**
+ * Options that are, or directly hold, a Proxy (as a field's value or an array field's element),
+ * or that have a getter as a field, are refused before anything reads them: traps and getters
+ * are the program's code, and a revoked proxy throws even from Array.isArray. (Proxies deeper inside metadata are fine: metadata is copied
+ * without running them.)
+ */
+function proxyIssues(options: unknown, prefix: string): ConfigIssue[] {
+  if (isProxyValue(options)) return [{ field: prefix.replace(/\.$/, '') || '(options)', message: 'must be a plain object, not a Proxy' }];
+  if (typeof options !== 'object' || options === null) return [];
+  const issues: ConfigIssue[] = [];
+  for (const key of Object.keys(options)) {
+    const desc = Object.getOwnPropertyDescriptor(options, key);
+    if (desc !== undefined && !('value' in desc)) {
+      issues.push({ field: `${prefix}${key}`, message: 'must be a data property, not a getter' });
+      continue;
+    }
+    const value: unknown = desc?.value;
+    if (isProxyValue(value)) issues.push({ field: `${prefix}${key}`, message: 'must not be a Proxy' });
+    else if (Array.isArray(value)) value.forEach((v: unknown, i) => isProxyValue(v) && issues.push({ field: `${prefix}${key}[${i}]`, message: 'must not be a Proxy' }));
+  }
   return issues;
 }
 
@@ -396,6 +426,8 @@ export function checkStageName(name: unknown, fieldName: string): ConfigIssue[] 
  */
 export function checkHookOptions(options: unknown, allowed: readonly string[], prefix: string, isMonitor: (m: unknown) => boolean): ConfigIssue[] {
   if (options === undefined) return [];
+  const proxies = proxyIssues(options, prefix);
+  if (proxies.length > 0) return proxies;
   if (!isPlainObject(options)) return [{ field: prefix.replace(/\.$/, '') || 'options', message: `must be an object (got ${describeValue(options)})` }];
   const o = options as Record<string, unknown>;
   const issues: ConfigIssue[] = Object.keys(o)

@@ -13,6 +13,7 @@ import fc from 'fast-check';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { types } from 'node:util';
 import { ConfigError, createPerformanceMonitor, MonitoredStage, recordRows, withStage, type MonitorOptions, type PerformanceMonitor, type PerformanceReport } from '../../src/index';
 import { expectValidReport } from '../helpers/schema';
 
@@ -200,14 +201,17 @@ function checkReport(report: PerformanceReport, run: RunModel, closedAtStop: { c
     check(report.stages.filter((s) => !s.success).length === sumFailures, `${where}: failed records != failures`);
     const ids = new Map(report.stages.map((s) => [s.id, s]));
     check(ids.size === report.stages.length, `${where}: duplicate stage ids`);
-    // The run's rows: the top-level calls' rows of the stage with the most of them.
-    const topRowsByStage = new Map<string, number>();
+    // The run's rows: of the stages with a top-level call (of all stages when those count none),
+    // the largest total, less the rows of calls nested in a call of the same stage.
+    const ownRows = new Map<string, number>();
+    const withTopCall = new Set<string>();
     for (const s of report.stages) {
+      const parent = s.parentId === undefined ? undefined : ids.get(s.parentId);
+      if (parent?.name !== s.name) ownRows.set(s.name, (ownRows.get(s.name) ?? 0) + s.rowsProcessed);
       if (s.parentId === undefined) {
-        topRowsByStage.set(s.name, (topRowsByStage.get(s.name) ?? 0) + s.rowsProcessed);
+        withTopCall.add(s.name);
         continue;
       }
-      const parent = ids.get(s.parentId);
       check(parent !== undefined, `${where}: stage ${s.id} has parent ${s.parentId} that is not in the report`);
       // A stage must end inside its parent, except a manual one (it may outlive where it started)
       // and an async one started by a sync parent (which does not wait for it).
@@ -216,8 +220,9 @@ function checkReport(report: PerformanceReport, run: RunModel, closedAtStop: { c
         check(parent.t <= s.t + eps && s.t + s.durationMs <= parent.t + parent.durationMs + eps, `${where}: stage ${s.id} (${s.name}) is not inside its parent ${parent.id} (${parent.name})`);
       }
     }
-    const topRows = Math.max(0, ...topRowsByStage.values());
-    check(Math.abs(topRows - report.run.rowsProcessed) <= 1e-6 * Math.max(1, topRows), `${where}: run.rowsProcessed ${report.run.rowsProcessed} != the largest top-level row total ${topRows}`);
+    const topRows = Math.max(0, ...[...ownRows].filter(([name]) => withTopCall.has(name)).map(([, n]) => n));
+    const expected = topRows > 0 ? topRows : Math.max(0, ...ownRows.values());
+    check(Math.abs(expected - report.run.rowsProcessed) <= 1e-6 * Math.max(1, expected), `${where}: run.rowsProcessed ${report.run.rowsProcessed} != the largest row total ${expected}`);
   }
 }
 
@@ -583,3 +588,266 @@ describe('random sequences of every public call', () => {
     console.log(`property runs: ${RUNS} sequences, ${stats.ops} operations (${stats.calls} hook call trees), ${stats.hookCallsCounted} hook calls counted, ${stats.reportsChecked} run reports checked, seed ${SEED}`);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Hostile values at every public function and hook
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A hostile value, made fresh for each use (a revoked proxy cannot even be printed, so fast-check
+ * sees only its kind). `traps` counts every trap or getter of the program that ran on it.
+ */
+type HostileKind =
+  | 'revoked proxy' | 'throwing proxy' | 'counting proxy' | 'throwing getters' | 'counting getters' | 'NaN' | 'Infinity' | '-3' | '1e308' | '2.5'
+  | 'BigInt' | '__proto__ key' | 'symbol' | 'null prototype' | 'array' | 'NaN length' | 'promise with props';
+const HOSTILE_KINDS: HostileKind[] = ['revoked proxy', 'throwing proxy', 'counting proxy', 'throwing getters', 'counting getters', 'NaN', 'Infinity', '-3', '1e308', '2.5', 'BigInt', '__proto__ key', 'symbol', 'null prototype', 'array', 'NaN length', 'promise with props'];
+
+const traps = { count: 0 };
+
+function makeHostile(kind: HostileKind): unknown {
+  const counted = <T>(v: T): T => {
+    traps.count++;
+    return v;
+  };
+  const fail = (what: string) => (): never => {
+    traps.count++;
+    throw new Error(`${what} trap of the program`);
+  };
+  switch (kind) {
+    case 'revoked proxy': {
+      const r = Proxy.revocable({}, {});
+      r.revoke();
+      return r.proxy;
+    }
+    case 'throwing proxy':
+      return new Proxy([1, 2], { get: fail('get'), getPrototypeOf: fail('getPrototypeOf'), has: fail('has'), ownKeys: fail('ownKeys'), getOwnPropertyDescriptor: fail('getOwnPropertyDescriptor'), apply: fail('apply') });
+    case 'counting proxy':
+      return new Proxy({ length: 3, size: 3 }, { get: (t, k, r) => counted(Reflect.get(t, k, r)), getPrototypeOf: (t) => counted(Reflect.getPrototypeOf(t)), ownKeys: (t) => counted(Reflect.ownKeys(t)), getOwnPropertyDescriptor: (t, k) => counted(Reflect.getOwnPropertyDescriptor(t, k)), has: (t, k) => counted(Reflect.has(t, k)) });
+    case 'throwing getters':
+      return Object.defineProperties({}, Object.fromEntries(['length', 'size', 'rowCount', 'success', 'error', 'message', 'name'].map((k) => [k, { enumerable: true, get: fail(`get ${k}`) }])));
+    case 'counting getters':
+      return Object.defineProperties({}, Object.fromEntries(['length', 'size', 'rowCount', 'success', 'error'].map((k) => [k, { enumerable: true, get: () => counted(4) }])));
+    case 'NaN':
+      return NaN;
+    case 'Infinity':
+      return Infinity;
+    case '-3':
+      return -3;
+    case '1e308':
+      return 1e308;
+    case '2.5':
+      return 2.5;
+    case 'BigInt':
+      return 10n ** 30n;
+    case '__proto__ key':
+      return JSON.parse('{"__proto__": {"polluted": 1}, "length": 2, "constructor": {"prototype": {"polluted": 1}}}') as unknown;
+    case 'symbol':
+      return Symbol('hostile');
+    case 'null prototype':
+      return Object.assign(Object.create(null) as object, { rowCount: 5 });
+    case 'array':
+      return [1, 2, 3];
+    case 'NaN length':
+      return { length: NaN, size: -1, rowCount: 1e308 };
+    case 'promise with props':
+      return Object.assign(Promise.resolve(7), { cancel: () => 'cancelled' });
+  }
+}
+
+type HostileOp =
+  | { kind: 'hook'; shape: 'sync' | 'async' | 'plain-promise' | 'method'; rows: 'input' | 'output' | 'fn' | 'default'; arg: HostileKind; result: HostileKind; throws: boolean; thisArg: HostileKind | undefined }
+  | { kind: 'manual'; name: HostileKind | 'good'; metadata: HostileKind; rows: HostileKind; outcome: HostileKind; badId: HostileKind | undefined }
+  | { kind: 'recordRows'; n: HostileKind }
+  | { kind: 'flag'; message: HostileKind; severity: HostileKind }
+  | { kind: 'configure'; where: 'create' | 'start' | 'withStage' | 'decorate'; field: string; value: HostileKind };
+
+const hostileKind = fc.constantFrom(...HOSTILE_KINDS);
+const hostileOp: fc.Arbitrary<HostileOp> = fc.oneof(
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('hook' as const), shape: fc.constantFrom('sync' as const, 'async' as const, 'plain-promise' as const, 'method' as const), rows: fc.constantFrom('input' as const, 'output' as const, 'fn' as const, 'default' as const), arg: hostileKind, result: hostileKind, throws: fc.boolean(), thisArg: fc.option(hostileKind, { nil: undefined }) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('manual' as const), name: fc.oneof(fc.constant('good' as const), hostileKind), metadata: hostileKind, rows: hostileKind, outcome: hostileKind, badId: fc.option(hostileKind, { nil: undefined }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('recordRows' as const), n: hostileKind }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('flag' as const), message: hostileKind, severity: hostileKind }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('configure' as const), where: fc.constantFrom('create' as const, 'start' as const, 'withStage' as const, 'decorate' as const), field: fc.constantFrom('outputPath', 'maxStageRecords', 'memorySamplingIntervalMs', 'thresholds', 'redact', 'metadata', 'expectedRows', 'runName', 'rows', 'name', 'monitor', '__proto__'), value: hostileKind }) },
+);
+
+/** What a call gave its caller. Errors the engine makes afresh (reading a revoked proxy) compare by kind and message. */
+type Given = { how: 'returned' | 'threw' | 'resolved' | 'rejected'; value: unknown };
+
+async function givenBy(call: () => unknown): Promise<Given> {
+  let v: unknown;
+  try {
+    v = call();
+  } catch (err) {
+    return { how: 'threw', value: err };
+  }
+  if (!types.isPromise(v)) return { how: 'returned', value: v };
+  try {
+    return { how: 'resolved', value: await v };
+  } catch (err) {
+    return { how: 'rejected', value: err };
+  }
+}
+
+/** Two fresh hostile values of the same kind (a run makes its own). */
+function sameKind(a: unknown, b: unknown): boolean {
+  if (typeof a !== typeof b) return false;
+  if (typeof a === 'number') return Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b as number));
+  if (typeof a === 'symbol') return a.description === (b as symbol).description;
+  if (typeof a === 'object' || typeof a === 'function') return (a === null) === (b === null);
+  return a === b;
+}
+
+function sameGiven(monitored: Given, plain: Given, own: unknown): boolean {
+  if (monitored.how !== plain.how) return false;
+  if (Object.is(monitored.value, plain.value)) return true;
+  const m = monitored.value;
+  const p = plain.value;
+  if (p === own || m === own) return false;
+  if (types.isNativeError(p) && types.isNativeError(m)) return m.constructor === p.constructor && m.message === p.message;
+  // a hostile value wrapped in an array by an async body: compare the elements
+  if (!types.isProxy(p) && !types.isProxy(m) && Array.isArray(p) && Array.isArray(m)) return p.length === m.length && p.every((v, i) => sameKind(v, m[i]));
+  return sameKind(m, p);
+}
+
+/** Every number in the value is finite. */
+function allFinite(value: unknown, seen = new Set<unknown>()): boolean {
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (typeof value !== 'object' || value === null || seen.has(value)) return true;
+  seen.add(value);
+  return Object.values(value).every((v) => allFinite(v, seen));
+}
+
+describe('hostile values at every public function and hook', () => {
+  test(`the host gets what it gets unmonitored, no program trap runs for stagemeter, only configuration throws (a ConfigError), and the report stays valid (fast-check seed ${SEED}, ${RUNS} runs)`, async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const protoKeys = Object.getOwnPropertyNames(Object.prototype).sort().join();
+    const counts = { ops: 0, hooks: 0, configErrors: 0 };
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.array(hostileOp, { minLength: 1, maxLength: 25 }), async (ops) => {
+          const m = createPerformanceMonitor({ enableMemoryTracking: false, redact: ['password'] });
+          m.startMonitoring();
+          try {
+            for (const o of ops) {
+              counts.ops++;
+              await applyHostile(m, o, counts);
+            }
+            const report = expectValidReport(m.stopMonitoring());
+            check(allFinite(report), 'a number in the report is not finite');
+            check(report.qualityFlags.every((f) => !/polluted|hostile trap|trap of the program/.test(f.message)), 'a flag quotes the program\'s data');
+          } finally {
+            if (m.isMonitoring) m.stopMonitoring();
+          }
+          await new Promise((r) => setImmediate(r));
+          check(Object.getOwnPropertyNames(Object.prototype).sort().join() === protoKeys && ({} as { polluted?: unknown }).polluted === undefined, 'Object.prototype was changed');
+          check(unhandled.length === 0, `an unhandled rejection escaped: ${String(unhandled[0])}`);
+        }),
+        { seed: SEED, numRuns: RUNS, endOnFailure: false },
+      );
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(counts.hooks).toBeGreaterThan(RUNS);
+    // eslint-disable-next-line no-console
+    console.log(`hostile runs: ${RUNS} sequences, ${counts.ops} operations, ${counts.hooks} hook calls compared with unmonitored, ${counts.configErrors} ConfigErrors at configuration, seed ${SEED}`);
+  });
+});
+
+async function applyHostile(m: PerformanceMonitor, o: HostileOp, counts: { hooks: number; configErrors: number }): Promise<void> {
+  switch (o.kind) {
+    case 'hook': {
+      const own = new Error('the program\'s own error');
+      const body = (make: () => unknown) => {
+        switch (o.shape) {
+          case 'async':
+            return async function (this: unknown, _x: unknown): Promise<unknown> {
+              await null;
+              if (o.throws) throw own;
+              return [make()];
+            };
+          case 'plain-promise':
+            return function (this: unknown, _x: unknown): unknown {
+              return o.throws ? Promise.reject(own) : Promise.resolve([make()]);
+            };
+          default:
+            return function (this: unknown, _x: unknown): unknown {
+              if (o.throws) throw own;
+              return make();
+            };
+        }
+      };
+      const rows = o.rows === 'fn' ? (_r: unknown, args: unknown[]) => args[0] as number : o.rows === 'default' ? undefined : o.rows;
+      const run = async (monitored: boolean): Promise<{ given: Given; traps: number }> => {
+        const arg = makeHostile(o.arg);
+        const self = o.thisArg === undefined ? undefined : makeHostile(o.thisArg);
+        const fn = body(() => makeHostile(o.result));
+        let call: (x: unknown) => unknown = fn;
+        if (monitored && o.shape === 'method') {
+          class Holder {
+            @MonitoredStage({ monitor: m, ...(rows !== undefined ? { rows } : {}) })
+            method(x: unknown): unknown {
+              return fn.call(this, x);
+            }
+          }
+          call = Holder.prototype.method;
+        } else if (monitored) {
+          call = withStage(`hostile-${o.shape}`, fn, { monitor: m, ...(rows !== undefined ? { rows } : {}) });
+        }
+        traps.count = 0;
+        const given = await givenBy(() => call.call(self, arg));
+        return { given, traps: traps.count };
+      };
+      const plain = await run(false);
+      const monitored = await run(true);
+      counts.hooks++;
+      check(sameGiven(monitored.given, plain.given, own), `a ${o.shape} hook gave ${monitored.given.how} ${String(typeof monitored.given.value)}, unmonitored ${plain.given.how} ${String(typeof plain.given.value)} (${JSON.stringify(o)})`);
+      check(monitored.traps === plain.traps, `stagemeter ran ${monitored.traps - plain.traps} traps or getters of the program (${JSON.stringify(o)})`);
+      return;
+    }
+    case 'manual': {
+      traps.count = 0;
+      const id = m.startStage(o.name === 'good' ? 'manual' : (makeHostile(o.name) as string), makeHostile(o.metadata) as Record<string, unknown>);
+      check(typeof id === 'string', 'startStage returned no id');
+      const ended = m.endStage(o.badId === undefined ? id : (makeHostile(o.badId) as string), makeHostile(o.rows) as number, makeHostile(o.outcome) as { success: boolean });
+      if (o.badId !== undefined) check(ended === undefined, 'endStage of a hostile id returned a record');
+      // metadata is read (its getters run: the program handed it over to be recorded); rows and outcome never
+      if (o.metadata !== 'counting getters' && o.metadata !== 'counting proxy' && o.metadata !== 'throwing getters' && o.metadata !== 'throwing proxy') check(traps.count === 0, `startStage/endStage ran ${traps.count} traps or getters of the program`);
+      return;
+    }
+    case 'recordRows': {
+      traps.count = 0;
+      const inStage = withStage('records', () => {
+        recordRows(makeHostile(o.n) as number);
+        return 'done';
+      }, { monitor: m });
+      check(inStage() === 'done', 'recordRows changed the result');
+      check(traps.count === 0, 'recordRows ran a trap or getter of the program');
+      return;
+    }
+    case 'flag': {
+      traps.count = 0;
+      m.addQualityFlag(makeHostile(o.message) as string, makeHostile(o.severity) as 'info');
+      check(traps.count === 0, 'addQualityFlag ran a trap or getter of the program');
+      return;
+    }
+    case 'configure': {
+      const value = makeHostile(o.value);
+      const options = o.field === '__proto__' ? (JSON.parse('{"__proto__": {"outputPath": 5}}') as Record<string, unknown>) : { [o.field]: value };
+      try {
+        if (o.where === 'create') createPerformanceMonitor({ enableMemoryTracking: false, ...options } as MonitorOptions);
+        else if (o.where === 'start') {
+          const other = createPerformanceMonitor({ enableMemoryTracking: false });
+          other.startMonitoring(options as Parameters<PerformanceMonitor['startMonitoring']>[0]);
+          other.stopMonitoring();
+        } else if (o.where === 'withStage') withStage(o.field === 'name' ? (value as string) : 'configured', () => 1, options as object);
+        else MonitoredStage(o.field === 'name' ? (value as string) : (options as object));
+      } catch (err) {
+        check(err instanceof ConfigError, `${o.where}(${o.field}: ${o.value}) threw ${String(err)} instead of a ConfigError`);
+        counts.configErrors++;
+      }
+      return;
+    }
+  }
+}

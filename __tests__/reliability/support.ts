@@ -44,13 +44,13 @@ export function compiledFixture(script: string): string {
 export function runCompiled(
   script: string,
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; onStdout?: (seen: string, kill: (s: NodeJS.Signals) => void) => void } = {},
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; nodeArgs?: string[]; onStdout?: (seen: string, kill: (s: NodeJS.Signals) => void) => void } = {},
 ): Promise<ChildResult> {
   const js = compiledFixture(script);
   return new Promise((resolvePromise, reject) => {
     const env: NodeJS.ProcessEnv = { ...process.env, NODE_PATH: NODE_MODULES };
     for (const k of Object.keys(env)) if (k.startsWith('STAGEMETER_')) delete env[k];
-    const child = spawn(process.execPath, [js, ...args], { env: { ...env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), js, ...args], { env: { ...env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => {

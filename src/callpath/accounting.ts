@@ -11,7 +11,8 @@ import type { RunState } from '../run/state';
 import { RecordTable } from '../stores/records';
 import { currentFrame } from './context';
 import type { Frame } from './frame';
-import { isValidRowCount, rowsHeldBy, rowsOfArgs } from './rows';
+import { isValidRowCount, rowsHeldBy, rowsOfArgs, RowsAnswer } from './rows';
+import { types } from 'node:util';
 import { RowsRule, type StageDefinition } from './stage';
 
 const MB = 1024 * 1024;
@@ -36,9 +37,26 @@ export function rowsOfCall(run: RunState, frame: Frame, def: StageDefinition, re
   if (rule === RowsRule.Fixed) return def.rowsFixed;
   if (rule === RowsRule.Function) return rowsFromFunction(run, frame, def, result, args);
   if (frame.rowsRecorded) return frame.rows;
-  if (rule === RowsRule.Input) return rowsOfArgs(args);
-  if (rule === RowsRule.Output) return rowsHeldBy(result) ?? 0;
+  if (rule === RowsRule.Input) {
+    const n = rowsOfArgs(args);
+    return n >= 0 ? n : unreadRows(run, frame, n, 'arguments');
+  }
+  if (rule === RowsRule.Output) {
+    const n = rowsHeldBy(result);
+    return n >= 0 ? n : unreadRows(run, frame, n, 'result');
+  }
   return frame.rows; // Yielded: counted as items come
+}
+
+/** 0 rows for a call whose rows could not be read; a proxy or an impossible count is flagged. */
+function unreadRows(run: RunState, frame: Frame, answer: number, where: 'arguments' | 'result'): number {
+  const name = frame.stats.name;
+  if (answer === RowsAnswer.Proxy) {
+    run.flag('info', 'rows_unreadable', `${name}: the ${where === 'result' ? 'result is' : 'arguments hold'} a Proxy, whose size is never read (that would run its traps); use the rows option or recordRows(); counted as 0`, name);
+  } else if (answer === RowsAnswer.Invalid) {
+    run.flag('warning', 'invalid_rows', `${name}: the ${where === 'result' ? 'result has' : 'arguments have'} a length, size or rowCount that is not a count (an integer >= 0); counted as 0`, name);
+  }
+  return 0;
 }
 
 function rowsFromFunction(run: RunState, frame: Frame, def: StageDefinition, result: unknown, args: readonly unknown[]): number {
@@ -57,6 +75,8 @@ function rowsFromFunction(run: RunState, frame: Frame, def: StageDefinition, res
 
 /** What a bad count was, without quoting it. */
 export function describeKind(n: unknown): string {
+  // a revoked proxy throws even from Array.isArray
+  if (typeof n === 'object' && n !== null && types.isProxy(n)) return 'a proxy';
   if (typeof n === 'number') return Number.isNaN(n) ? 'NaN' : !Number.isFinite(n) ? 'an infinite number' : n < 0 ? 'a negative number' : Number.isInteger(n) ? 'a number over 2^53' : 'a fraction';
   return n === null ? 'null' : Array.isArray(n) ? 'an array' : `a ${typeof n}`;
 }

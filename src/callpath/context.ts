@@ -26,6 +26,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { promiseHooks } from 'node:v8';
+import { now } from './clock';
 import { slot, type ContextFrame } from './global';
 
 export type AsyncContextMode = 'promise' | 'asyncLocalStorage';
@@ -121,11 +122,26 @@ let saved0: ContextFrame | undefined;
 const saved: Array<ContextFrame | undefined> = [];
 let depth = 0;
 
+/**
+ * The promises most recently chained on (made the parent of another by then(), catch(), await)
+ * while a stage call is innermost: a promise a stage returns may have been chained on, and so
+ * handled, before the stage returned it (`p.catch(log); return p;`), and stagemeter must not then
+ * take its rejection for unhandled. A small ring of references (an array store per such chain):
+ * it keeps at most that many promises alive, until overwritten or until the hooks are removed.
+ */
+const RECENT_CHAINS = 32;
+const recentChains: Array<object | undefined> = new Array<object | undefined>(RECENT_CHAINS).fill(undefined);
+let recentAt = 0;
+
 function onInit(promise: Promise<unknown>, parent: Promise<unknown> | undefined): void {
   // Only a promise made from another one (by then(), await, finally()) has reactions that run
   // code between `before` and `after`; a root promise (an async function's own, new Promise(),
   // Promise.resolve()) is left alone, so it keeps V8's fast paths for then() and await.
   if (parent === undefined) return;
+  if (theSlot.current !== undefined) {
+    recentChains[recentAt] = parent;
+    recentAt = (recentAt + 1) & (RECENT_CHAINS - 1);
+  }
   const watch = marks.watchOf(parent);
   if (watch !== undefined) {
     if (watch.ownChain) watch.ownChain = false;
@@ -173,9 +189,21 @@ export function currentFrame(): ContextFrame | undefined {
  */
 let hookEpoch = 0;
 let epochs = 0;
+/** When (clock ms) the hooks in place were installed. */
+let hooksSinceMs = 0;
 
 export function hooksEpoch(): number {
   return hookEpoch;
+}
+
+/**
+ * Whether `promise` may have been chained on by the program before a call that started at
+ * `sinceMs` returned it: it was among the last chains the hooks saw, or the hooks were not on
+ * for the whole call (then nobody knows, and the answer is yes).
+ */
+export function maybeChainedBefore(promise: object, sinceMs: number): boolean {
+  if (hookEpoch === 0 || hooksSinceMs > sinceMs) return true;
+  return recentChains.includes(promise);
 }
 
 /** One more run uses the promise hooks. */
@@ -185,6 +213,7 @@ function retainHooks(): void {
     saved0 = undefined;
     slot.stopHooks = promiseHooks.createHook({ init: onInit, before: onBefore, after: onAfter }) as () => void;
     hookEpoch = ++epochs;
+    hooksSinceMs = now();
   }
   slot.hookUsers++;
 }
@@ -197,6 +226,7 @@ function releaseHooks(): void {
     slot.stopHooks = undefined;
     hookEpoch = 0;
     stop?.();
+    recentChains.fill(undefined);
   }
 }
 

@@ -38,6 +38,12 @@ export interface StagemeterGlobal {
   segments: { open(frame: ContextFrame | undefined): void; close(): void } | undefined;
   /** The private-field stamps on promises, made by the first copy of the package and shared. */
   marks: unknown;
+  /**
+   * Hook calls without an explicit monitor that found no run and passed straight through (for
+   * the hint when a started monitor was never made the singleton). Absent in a slot made by an
+   * older copy of the package until this copy loads.
+   */
+  unrouted: number;
 }
 
 // v4: every call is timed; the wrapper reads the monitor's run through RUN_KEY and calls the
@@ -45,10 +51,11 @@ export interface StagemeterGlobal {
 const KEY = Symbol.for('stagemeter.global.v4');
 
 function create(): StagemeterGlobal {
-  return { protocol: 4, monitor: undefined, autoStart: undefined, envErrorReported: false, current: undefined, als: undefined, alsUsers: 0, hookUsers: 0, stopHooks: undefined, carriers: 0, segments: undefined, marks: undefined };
+  return { protocol: 4, monitor: undefined, autoStart: undefined, envErrorReported: false, current: undefined, als: undefined, alsUsers: 0, hookUsers: 0, stopHooks: undefined, carriers: 0, segments: undefined, marks: undefined, unrouted: 0 };
 }
 
 export const slot: StagemeterGlobal = ((globalThis as Record<symbol, StagemeterGlobal | undefined>)[KEY] ??= create());
+slot.unrouted ??= 0;
 
 /**
  * The property under which a monitor holds its run box: `{ run }`, the active run or undefined.

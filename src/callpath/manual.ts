@@ -14,6 +14,7 @@ import { now } from './clock';
 import { currentFrame } from './context';
 import type { Frame } from './frame';
 import { isValidRowCount } from './rows';
+import { types } from 'node:util';
 
 /** A usable stage name for startStage(): the name, cut to MAX_STAGE_NAME, or a stand-in. */
 export function manualStageName(name: unknown): string {
@@ -43,17 +44,24 @@ export function startManualStage(run: RunState, name: unknown, metadata: unknown
   return id;
 }
 
-/** The outcome's error, read once and never throwing (a getter of the program's may throw). */
-function outcomeError(outcome: unknown): { failed: boolean; error: unknown } {
-  if (outcome === undefined || outcome === null || typeof outcome !== 'object') return { failed: false, error: NO_ERROR };
+/**
+ * The outcome's error, read from own data properties only: an accessor or a Proxy trap is the
+ * program's code, which endStage() never runs. `unreadable`: the outcome could not be read so
+ * (recorded as a success, and flagged).
+ */
+function outcomeError(outcome: unknown): { error: unknown; unreadable: boolean } {
+  if (outcome === undefined || outcome === null || typeof outcome !== 'object') return { error: NO_ERROR, unreadable: false };
+  if (types.isProxy(outcome)) return { error: NO_ERROR, unreadable: true };
   try {
-    const o = outcome as StageOutcome;
-    const success = o.success;
-    const error = o.error;
+    const successDesc = Object.getOwnPropertyDescriptor(outcome, 'success');
+    const errorDesc = Object.getOwnPropertyDescriptor(outcome, 'error');
+    if ((successDesc !== undefined && !('value' in successDesc)) || (errorDesc !== undefined && !('value' in errorDesc))) return { error: NO_ERROR, unreadable: true };
+    const success: unknown = successDesc?.value;
+    const error: unknown = errorDesc?.value;
     const failed = success === false || (error !== undefined && success !== true);
-    return { failed, error: failed ? (error ?? new Error('stage reported failure')) : NO_ERROR };
-  } catch (err) {
-    return { failed: true, error: err };
+    return { error: failed ? (error ?? new Error('stage reported failure')) : NO_ERROR, unreadable: false };
+  } catch {
+    return { error: NO_ERROR, unreadable: true };
   }
 }
 
@@ -63,7 +71,8 @@ export function endManualStage(run: RunState, stageId: unknown, rowsProcessed: u
   const frame = typeof stageId === 'string' ? run.manual.get(stageId) : undefined;
   if (frame === undefined) {
     const known = typeof stageId === 'string' && /^\d+$/.test(stageId) && Number(stageId) <= run.lastId;
-    const shown = typeof stageId === 'string' && stageId.length <= 40 && /^[\w.-]*$/.test(stageId) ? JSON.stringify(stageId) : `a ${typeof stageId}`;
+    // only an id of the form stagemeter makes is shown: anything else may be the program's data
+    const shown = typeof stageId === 'string' && /^\d{1,16}$/.test(stageId) ? JSON.stringify(stageId) : `a ${typeof stageId}`;
     run.flag('warning', known ? 'stage_already_ended' : 'unknown_stage_id', known ? `endStage(${shown}): that stage has already ended` : `endStage(${shown}): no stage with that id in this run`);
     return undefined;
   }
@@ -76,7 +85,8 @@ export function endManualStage(run: RunState, stageId: unknown, rowsProcessed: u
     rows = frame.rows;
   }
   frame.probe?.close();
-  const { error } = outcomeError(outcome);
+  const { error, unreadable } = outcomeError(outcome);
+  if (unreadable) run.flag('warning', 'invalid_outcome', `endStage(): the outcome for ${frame.stats.name} has accessors or is a Proxy; only own data properties success and error are read; recorded as a success`, frame.stats.name);
   const selfMs = endCall(run, frame, frame.t0, t1, rows, error);
   return { frame, t1, selfMs };
 }

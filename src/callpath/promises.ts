@@ -10,9 +10,12 @@
  * its place: Node reports it as it would have reported the original (the same reason, so the
  * same crash and exit code, or the same `unhandledRejection` event, whose `promise` argument is
  * then that stand-in). If the program chains on the original later, the stand-in is handled too.
- * Two limits: a promise that was chained on before the stage returned it, and is then ignored, is
- * taken for unhandled; and a promise that rejects after its run stopped (the hooks are gone) is
- * taken for handled.
+ * A promise the program chained on before the stage returned it (`p.catch(log); return p;`) is
+ * taken for handled: the hooks keep the last 32 promises chained on while a stage call was
+ * innermost, and a promise among them, or returned by a call during which the hooks were switched
+ * on, never gets a stand-in. Two limits: a promise chained on elsewhere or longer ago than that,
+ * then returned by a stage and ignored, is taken for unhandled; and a promise that rejects after
+ * its run stopped (the hooks are gone) is taken for handled.
  *
  * A promise of a Promise subclass is not chained on at all (that would run the subclass's
  * constructor): its end is seen by the hooks' `settled` event, with its outcome unknown (flagged).
@@ -23,9 +26,9 @@ import type { RunState } from '../run/state';
 import { asyncProbeOpened } from '../run/probes';
 import { endCall, NO_ERROR, rowsOfCall } from './accounting';
 import { now } from './clock';
-import { hooksEpoch, rewatchPromise, watchOf, watchPromise, type PromiseWatch } from './context';
+import { hooksEpoch, maybeChainedBefore, rewatchPromise, watchOf, watchPromise, type PromiseWatch } from './context';
 import type { Frame } from './frame';
-import type { StageDefinition } from './stage';
+import { FnKind, type StageDefinition } from './stage';
 
 const then = Promise.prototype.then;
 const PromiseProto = Promise.prototype;
@@ -137,8 +140,11 @@ function onSettled(promise: Promise<unknown>): void {
  * Observes a native promise without changing what the program sees of it (see the module's
  * comment): `sink` hears when it settles and how.
  */
-export function observeSettlement(promise: Promise<unknown>, sink: Settlement): void {
+export function observeSettlement(promise: Promise<unknown>, sink: Settlement, sinceMs?: number): void {
   const watch = new Watch(sink, hooksEpoch());
+  // Chained on before we saw it (`p.catch(log); return p;`), or maybe: its rejection is handled
+  // as far as we know, and is never left unhandled in its place.
+  if (sinceMs !== undefined && maybeChainedBefore(promise, sinceMs)) watch.isChained = true;
   if (!watchPromise(promise, watch)) {
     const earlier = watchOf(promise);
     if (earlier instanceof Watch && earlier.listening) watch.previous = earlier;
@@ -214,6 +220,8 @@ export function followPromise(run: RunState, frame: Frame, t0: number, promise: 
     asyncProbeOpened();
   }
   run.linkOpen(frame);
-  observeSettlement(promise, new CallEnd(run, frame, args, def));
+  // An async function's own promise cannot have been chained on before it returns it (its body
+  // has no hold of it): the look at the recent chains (~256 comparisons) is for the rest.
+  observeSettlement(promise, new CallEnd(run, frame, args, def), def.kind === FnKind.Async ? undefined : t0);
   return promise;
 }

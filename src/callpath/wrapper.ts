@@ -54,11 +54,22 @@ export function hookFunction(spec: HookSpec): Hooked {
     nameLater(resolve, fallback) {
       resolver = resolve;
       def.resolveName = (self) => {
-        if (def.name === '') def.name = resolve(self) ?? fallback(self);
+        if (def.name !== '') return;
+        try {
+          def.name = resolve(self) ?? fallback(self);
+        } catch {
+          // a hostile `this` (a revoked proxy): the name cannot come from it
+          def.name = fallback(undefined);
+        }
       };
     },
     resolve(self) {
-      if (def.name === '' && resolver !== undefined) def.name = resolver(self) ?? '';
+      if (def.name !== '' || resolver === undefined) return;
+      try {
+        def.name = resolver(self) ?? '';
+      } catch {
+        // left for the first call to name
+      }
     },
   };
 }
@@ -75,9 +86,15 @@ function makeWrapper(def: StageDefinition, monitor: RunHolder | undefined): (...
     const box = explicit ?? (slot.monitor as RunHolder | undefined)?.[RUN_KEY];
     const run = box?.run;
     if (run !== undefined) return callStage(run, def, this, ...args);
-    if (explicit !== undefined || slot.autoStart === false) return Reflect.apply(fn, this, args);
-    const started = autoStartMonitor()?.[RUN_KEY].run;
-    return started !== undefined ? callStage(started, def, this, ...args) : Reflect.apply(fn, this, args);
+    if (explicit !== undefined) return Reflect.apply(fn, this, args);
+    if (slot.autoStart !== false) {
+      const started = autoStartMonitor()?.[RUN_KEY].run;
+      if (started !== undefined) return callStage(started, def, this, ...args);
+    }
+    // Counted (an increment, no allocation) for the hint when a started monitor was never made
+    // the singleton: these calls record nowhere.
+    slot.unrouted++;
+    return Reflect.apply(fn, this, args);
   };
   copyIdentity(fn, wrapped);
   return wrapped;
