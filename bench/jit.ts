@@ -48,28 +48,32 @@ export function tierOf(f: unknown): string {
   return (s & IS_LAZY) !== 0 ? 'no code (runs inlined, or never ran)' : 'no code';
 }
 
-/** Is `f` running as TurboFan code now? undefined when the state cannot be read. */
-export function isOptimized(f: unknown): boolean | undefined {
-  return status === undefined ? undefined : (status(f) & TURBOFANNED) !== 0;
+/** Are all of `fs` TurboFan code now? undefined when the state cannot be read. */
+export function areOptimized(...fs: unknown[]): boolean | undefined {
+  return status === undefined ? undefined : fs.every((f) => (status(f) & TURBOFANNED) !== 0);
 }
 
+/** The call path's entry inside stagemeter (the wrapper calls it, not inlined). */
+export const CALL_PATH = callStage;
+
 /**
- * The internals a hot call runs, by name. The entry points (the stage's wrapper, which the
- * program calls) must be TurboFan code; `callStage` and the small callees are normally inlined
- * into them, and a function that only runs inlined reports the tier of its own stand-alone copy
- * (baseline, or no code at all once a GC has flushed its unused bytecode), which says nothing
- * about the inlined one.
+ * The internals a hot call runs, by name. The entry points must be TurboFan code: the stage's
+ * wrapper, which the program calls, and `callStage`, which the wrapper calls (too big to be
+ * inlined into it). The small callees are inlined into `callStage` (`endSync` and
+ * `followPromise` are called), and a function that only runs inlined reports the tier of its own
+ * stand-alone copy (baseline, or no code at all once a GC has flushed its unused bytecode), which
+ * says nothing about the inlined one.
  */
 export function callPathFunctions(wrappers: Record<string, unknown>): Array<{ name: string; f: unknown; entry: boolean }> {
   const proto = RunState.prototype as unknown as Record<string, unknown>;
   const statsProto = StageStats.prototype as unknown as Record<string, unknown>;
   return [
     ...Object.entries(wrappers).map(([name, f]) => ({ name, f, entry: true })),
-    { name: 'callStage (src/callpath/invoke.ts)', f: callStage, entry: false },
+    { name: 'callStage (src/callpath/invoke.ts)', f: callStage, entry: true },
     { name: 'RunState.frame', f: proto.frame, entry: false },
     { name: 'beginCall', f: beginCall, entry: false },
     { name: 'StageStats.begin', f: statsProto.begin, entry: false },
-    { name: 'endSync', f: endSync, entry: false },
+    { name: 'endSync', f: endSync, entry: true },
     { name: 'StageStats.end', f: statsProto.end, entry: false },
     { name: 'rowsOfCall', f: rowsOfCall, entry: false },
     { name: 'rowsOfArgs', f: rowsOfArgs, entry: false },

@@ -212,13 +212,13 @@ async function main(): Promise<void> {
   // ------------------------------------------------------------------ tables
   if (micro !== undefined) {
     log(`\nPer call, ns (median over ${micro.rounds} rounds, range; batches of calls timed as a whole):`);
-    log(table(['variant', 'ns/call', 'range', 'calls/batch', 'wrapper optimised at batch start'], micro.variants.map((x) => [
+    log(table(['variant', 'ns/call', 'range', 'calls/batch', 'wrapper + callStage optimised at batch start'], micro.variants.map((x) => [
       x.label, fmt(x.ns), `${fmt(x.minNs)} - ${fmt(x.maxNs)}`, fmt(x.batchCalls, 0), x.jit !== undefined ? (canReadJitState ? `${x.jit.optimized} of ${x.jit.batches}` : 'unknown') : '',
     ])));
     log(`  OpenTelemetry: ${fmt(micro.otelSpans.exported, 0)} of ${fmt(micro.otelSpans.created, 0)} spans exported`);
   }
   if (jit !== undefined) {
-    log('\nV8 tier of the call path after the per-call section (* entry points: must be turbofan; the others run inlined in them, and show their own stand-alone copy):');
+    log('\nV8 tier of the call path after the per-call section (* called, not inlined: must be turbofan; the others run inlined in them, and show their own stand-alone copy):');
     log(table(['function', 'tier'], jit.map((j) => [`${j.entry ? '* ' : '  '}${j.name}`, j.tier])));
   }
   if (load !== undefined) {
