@@ -58,17 +58,17 @@ export const CALL_PATH = callStage;
 
 /**
  * The internals a hot call runs, by name. The entry points must be TurboFan code: the stage's
- * wrapper, which the program calls, and `callStage`, which the wrapper calls (too big to be
- * inlined into it). The small callees are inlined into `callStage` (`endSync` and
+ * wrapper, which the program calls (or the caller it is inlined into: then its own copy stays at
+ * baseline), and `callStage`, which the wrapper calls (too big to be inlined into it). The small callees are inlined into `callStage` (`endSync` and
  * `followPromise` are called), and a function that only runs inlined reports the tier of its own
  * stand-alone copy (baseline, or no code at all once a GC has flushed its unused bytecode), which
  * says nothing about the inlined one.
  */
-export function callPathFunctions(wrappers: Record<string, unknown>): Array<{ name: string; f: unknown; entry: boolean }> {
+export function callPathFunctions(wrappers: Record<string, { f: unknown; caller: unknown }>): Array<{ name: string; f: unknown; caller?: unknown; entry: boolean }> {
   const proto = RunState.prototype as unknown as Record<string, unknown>;
   const statsProto = StageStats.prototype as unknown as Record<string, unknown>;
   return [
-    ...Object.entries(wrappers).map(([name, f]) => ({ name, f, entry: true })),
+    ...Object.entries(wrappers).map(([name, { f, caller }]) => ({ name, f, caller, entry: true })),
     { name: 'callStage (src/callpath/invoke.ts)', f: callStage, entry: true },
     { name: 'RunState.frame', f: proto.frame, entry: false },
     { name: 'beginCall', f: beginCall, entry: false },

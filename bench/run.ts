@@ -105,7 +105,7 @@ async function main(): Promise<void> {
   };
 
   let micro: MicroResult | undefined;
-  let jit: Array<{ name: string; tier: string; entry: boolean }> | undefined;
+  let jit: Array<{ name: string; tier: string; callerTier?: string; entry: boolean }> | undefined;
   let stages: StageFigures[] | undefined;
   let batches: BatchesResult | undefined;
   let memory: MemoryResult | undefined;
@@ -116,16 +116,16 @@ async function main(): Promise<void> {
   const otelRecords = quick ? 20_000 : 100_000;
 
   if (has('micro')) {
-    micro = await section('micro', 'per call of a trivial function', () => runMicro(quick ? 3 : 11, log));
+    micro = await section('micro', 'per call of a trivial function', () => runMicro(quick ? 3 : 9, log));
     // After warm-up and every round: the state the figures were measured in.
-    jit = callPathFunctions(micro.wrappers).map(({ name, f, entry }) => ({ name, tier: tierOf(f), entry }));
+    jit = callPathFunctions(micro.wrappers).map(({ name, f, caller, entry }) => ({ name, tier: tierOf(f), ...(caller !== undefined ? { callerTier: tierOf(caller) } : {}), entry }));
   }
   if (has('stages')) stages = await section('stages', 'stages of 10 µs, 100 µs and 1 ms, paired with the raw call', () => runStages([10, 100, 1000], quick ? 3 : 9));
   if (has('batches')) batches = await section('batches', '100 batches x 3 stages of 20-200 µs, a new run each time, paired with unmonitored', () => runBatches(quick ? 6 : 25));
   if (has('memory')) memory = await section('memory', 'heap kept by the calls of one hot stage', () => runMemory(quick ? 2_000_000 : 10_000_000));
   if (has('otel')) otelExportMs = await section('otel', `OpenTelemetry export of a report of ${fmt(otelRecords, 0)} records`, () => measureOtelExport(otelRecords));
   if (has('merge')) merge = await section('merge', 'mergeReports of 10 reports of 10,000 records', () => measureMerge(10, 10_000, quick ? 1 : 3));
-  if (has('threads')) threads = await section('threads', 'hot stage in a worker thread (child process)', () => threadsInChild(quick ? 3 : 7));
+  if (has('threads')) threads = await section('threads', 'hot stage in a worker thread (child process)', () => threadsInChild(quick ? 3 : 5));
   if (has('load')) load = await section('load', 'load test (each scenario in a child process)', () => runLoad({ quick }, log));
 
   // ------------------------------------------------------------------ targets
@@ -219,7 +219,7 @@ async function main(): Promise<void> {
   }
   if (jit !== undefined) {
     log('\nV8 tier of the call path after the per-call section (* called, not inlined: must be turbofan; the others run inlined in them, and show their own stand-alone copy):');
-    log(table(['function', 'tier'], jit.map((j) => [`${j.entry ? '* ' : '  '}${j.name}`, j.tier])));
+    log(table(['function', 'tier', 'the bench loop calling it (inlines it when turbofan)'], jit.map((j) => [`${j.entry ? '* ' : '  '}${j.name}`, j.tier, j.callerTier ?? ''])));
   }
   if (load !== undefined) {
     log('\nLoad test:');
