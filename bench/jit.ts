@@ -36,6 +36,9 @@ const IS_LAZY = 1 << 18;
  * The tier a function's own code runs at: 'turbofan', 'maglev', 'baseline', 'interpreted', 'no
  * code' (never run, or its bytecode flushed by a GC because it only ran inlined in its callers),
  * or 'unknown'.
+ *
+ * @example
+ * tierOf(callStage); // 'turbofan' once the path is hot
  */
 export function tierOf(f: unknown): string {
   if (status === undefined) return 'unknown';
@@ -48,7 +51,12 @@ export function tierOf(f: unknown): string {
   return (s & IS_LAZY) !== 0 ? 'no code (runs inlined, or never ran)' : 'no code';
 }
 
-/** Are all of `fs` TurboFan code now? undefined when the state cannot be read. */
+/**
+ * Are all of `fs` TurboFan code now? undefined when the state cannot be read.
+ *
+ * @example
+ * areOptimized(wrapped, CALL_PATH); // true in the steady state
+ */
 export function areOptimized(...fs: unknown[]): boolean | undefined {
   return status === undefined ? undefined : fs.every((f) => (status(f) & TURBOFANNED) !== 0);
 }
@@ -63,6 +71,9 @@ export const CALL_PATH = callStage;
  * `followPromise` are called), and a function that only runs inlined reports the tier of its own
  * stand-alone copy (baseline, or no code at all once a GC has flushed its unused bytecode), which
  * says nothing about the inlined one.
+ *
+ * @example
+ * callPathFunctions({ hot: { f: wrapped, caller: loop } }).map((x) => `${x.name}: ${tierOf(x.f)}`);
  */
 export function callPathFunctions(wrappers: Record<string, { f: unknown; caller: unknown }>): Array<{ name: string; f: unknown; caller?: unknown; entry: boolean }> {
   const proto = RunState.prototype as unknown as Record<string, unknown>;
