@@ -5,8 +5,9 @@
  * run's stores.
  *
  * How: pairs of runs (unmonitored: the plain functions; monitored: the same functions through
- * their stages, in a run started just before and stopped just after), the order alternated from
- * pair to pair; the figure is the median of the pairs' time ratios, so the host's drift cancels.
+ * their stages, in a run started just before and stopped just after), each from a collected heap,
+ * two pairs at a time in both orders (U M M U); the figure is the median of the time ratios of
+ * those double pairs, so the host's drift and any advantage of position cancel.
  * The time is the calls' wall time: startMonitoring and stopMonitoring (analysis and report) are
  * timed on their own and reported beside it.
  */
@@ -18,7 +19,7 @@ import { gcNow, max, median, min } from './stats';
 export interface BatchesResult {
   pairs: number;
   batches: number;
-  /** Monitored / unmonitored wall time of each pair, in pair order. */
+  /** Monitored / unmonitored wall time of each two pairs (one in each order), in order. */
   ratios: number[];
   medianRatio: number;
   minRatio: number;
@@ -82,27 +83,33 @@ export function runBatches(pairs: number, batches = 100): BatchesResult {
     monitored();
   }
   startTimes.length = stopTimes.length = countProblems.length = 0;
-  const ratios: number[] = [];
   const plainMs: number[] = [];
   const monitoredMs: number[] = [];
-  for (let p = 0; p < pairs; p++) {
+  // Every run starts from a collected heap (a full GC leaves the caches cold, so the run after it
+  // would pay for that alone), and the order alternates from pair to pair.
+  const timedPlain = (): number => {
     gcNow();
-    let u: number;
-    let m: number;
-    if (p % 2 === 0) {
-      u = pipeline(plain);
-      m = monitored();
-    } else {
-      m = monitored();
-      u = pipeline(plain);
-    }
-    plainMs.push(u);
-    monitoredMs.push(m);
-    ratios.push(m / u);
+    return pipeline(plain);
+  };
+  const timedMonitored = (): number => {
+    gcNow();
+    return monitored();
+  };
+  const rounds = Math.max(1, Math.round(pairs / 2));
+  const ratios: number[] = [];
+  for (let q = 0; q < rounds; q++) {
+    // Two pairs in both orders (U M, M U): a ratio from them holds no advantage of position.
+    const u1 = timedPlain();
+    const m1 = timedMonitored();
+    const m2 = timedMonitored();
+    const u2 = timedPlain();
+    plainMs.push(u1, u2);
+    monitoredMs.push(m1, m2);
+    ratios.push((m1 + m2) / (u1 + u2));
   }
   if (checksum === 0.5) console.log('unreachable');
   return {
-    pairs,
+    pairs: 2 * rounds,
     batches,
     ratios,
     medianRatio: median(ratios),

@@ -121,7 +121,7 @@ async function main(): Promise<void> {
     jit = callPathFunctions(micro.wrappers).map(({ name, f, caller, entry }) => ({ name, tier: tierOf(f), ...(caller !== undefined ? { callerTier: tierOf(caller) } : {}), entry }));
   }
   if (has('stages')) stages = await section('stages', 'stages of 10 µs, 100 µs and 1 ms, paired with the raw call', () => runStages([10, 100, 1000], quick ? 3 : 9));
-  if (has('batches')) batches = await section('batches', '100 batches x 3 stages of 20-200 µs, a new run each time, paired with unmonitored', () => runBatches(quick ? 6 : 25));
+  if (has('batches')) batches = await section('batches', '100 batches x 3 stages of 20-200 µs, a new run each time, paired with unmonitored', () => runBatches(quick ? 8 : 80));
   if (has('memory')) memory = await section('memory', 'heap kept by the calls of one hot stage', () => runMemory(quick ? 2_000_000 : 10_000_000));
   if (has('otel')) otelExportMs = await section('otel', `OpenTelemetry export of a report of ${fmt(otelRecords, 0)} records`, () => measureOtelExport(otelRecords));
   if (has('merge')) merge = await section('merge', 'mergeReports of 10 reports of 10,000 records', () => measureMerge(10, 10_000, quick ? 1 : 3));
@@ -173,7 +173,7 @@ async function main(): Promise<void> {
   }
   if (batches !== undefined) {
     targets.push({
-      what: `${batches.batches} batches x 3 stages of 20-200 µs, new run: monitored / unmonitored (median of ${batches.pairs} pairs)`,
+      what: `${batches.batches} batches x 3 stages of 20-200 µs, new run: monitored / unmonitored (median of ${batches.ratios.length} U M M U quadruples)`,
       limit: '<= 1.02x',
       value: `${fmt(batches.medianRatio, 4)}x`,
       range: `${fmt(batches.minRatio, 3)} - ${fmt(batches.maxRatio, 3)}x`,
