@@ -181,7 +181,12 @@ export function runLoad(options: { quick?: boolean } = {}, log: (line: string) =
   }
 }
 
-/** The figures as a table, one column per scenario. */
+/**
+ * The figures as a table, one column per scenario.
+ *
+ * @example
+ * console.log(loadTable(runLoad({ quick: true })));
+ */
 export function loadTable(r: LoadResult): string {
   const list = [r.busyWithCheckpoints, r.busyWithoutCheckpoints, r.names];
   const row = (label: string, f: (x: LoadFigures) => string): string[] => [label, ...list.map(f)];
@@ -197,7 +202,12 @@ export function loadTable(r: LoadResult): string {
   ]);
 }
 
-/** Pass/fail rows against issue 17's limits. */
+/**
+ * Pass/fail rows against issue 17's limits.
+ *
+ * @example
+ * loadTargets(runLoad()).filter((t) => t.pass === false); // the limits missed
+ */
 export function loadTargets(r: LoadResult): LoadTarget[] {
   const ck = r.busyWithCheckpoints;
   const n = r.names;

@@ -17,6 +17,8 @@ export interface MemoryResult {
   heapAfterMb: number;
   heapGrowthMb: number;
   heapGrowthMbPerMillionCalls: number;
+  /** Heap kept per call, bytes: the growth over the calls made. */
+  bytesPerCall: number;
   /** Largest heapUsed seen at the 1M-call checkpoints (no forced GC), MB above the start. */
   peakHeapAboveStartMb: number;
   rssGrowthMb: number;
@@ -36,6 +38,12 @@ function hot(x: number): number {
   return (x * 3 + 1) | 0;
 }
 
+/**
+ * Makes `calls` calls of one hot stage in an active run and measures the heap they leave.
+ *
+ * @example
+ * runMemory(10_000_000).bytesPerCall; // ~0.1-1: records and sketches are bounded
+ */
 export function runMemory(calls: number): MemoryResult {
   const monitor = createPerformanceMonitor();
   setMonitor(monitor);
@@ -74,6 +82,7 @@ export function runMemory(calls: number): MemoryResult {
     heapAfterMb: h1.heapUsed / MB,
     heapGrowthMb: growth,
     heapGrowthMbPerMillionCalls: growth / (calls / 1e6),
+    bytesPerCall: (h1.heapUsed - h0.heapUsed) / calls,
     peakHeapAboveStartMb: (peak - h0.heapUsed) / MB,
     rssGrowthMb: (h1.rss - h0.rss) / MB,
     nsPerCall: (elapsedMs * 1e6) / calls,

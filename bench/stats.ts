@@ -4,7 +4,12 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
-/** Median of a non-empty list (mean of the two middle values for an even count); NaN when empty. */
+/**
+ * Median of a non-empty list (mean of the two middle values for an even count); NaN when empty.
+ *
+ * @example
+ * median([3, 1, 2, 10]); // 2.5
+ */
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
@@ -12,32 +17,55 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/**
+ * Smallest value (Infinity for an empty list).
+ *
+ * @example
+ * min([3, 1, 2]); // 1
+ */
 export function min(values: readonly number[]): number {
   return values.reduce((a, b) => (b < a ? b : a), Number.POSITIVE_INFINITY);
 }
 
+/**
+ * Largest value (-Infinity for an empty list).
+ *
+ * @example
+ * max([3, 1, 2]); // 3
+ */
 export function max(values: readonly number[]): number {
   return values.reduce((a, b) => (b > a ? b : a), Number.NEGATIVE_INFINITY);
 }
 
-export function mean(values: readonly number[]): number {
-  return values.length === 0 ? Number.NaN : values.reduce((a, b) => a + b, 0) / values.length;
-}
-
-/** Rounds to `digits` decimals (NaN stays NaN). */
+/**
+ * Rounds to `digits` decimals (NaN stays NaN).
+ *
+ * @example
+ * round(1.23456, 2); // 1.23
+ */
 export function round(x: number, digits = 1): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
 }
 
-/** A number for the printed table: thousands separators, fewer decimals as it grows. */
+/**
+ * A number for the printed table: thousands separators, fewer decimals as it grows.
+ *
+ * @example
+ * fmt(12345.6); // '12,346'
+ */
 export function fmt(x: number | undefined, digits?: number): string {
   if (x === undefined || !Number.isFinite(x)) return '-';
   const d = digits ?? (Math.abs(x) >= 100 ? 0 : Math.abs(x) >= 10 ? 1 : 2);
   return x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
 }
 
-/** Left- or right-aligned fixed-width table, first column left-aligned. */
+/**
+ * A fixed-width table: the first column left-aligned, the others right-aligned.
+ *
+ * @example
+ * table(['variant', 'ns'], [['raw', '1.0']]);
+ */
 export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]): string =>
@@ -45,16 +73,22 @@ export function table(header: readonly string[], rows: ReadonlyArray<readonly st
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-/** Resolves after the current macrotask and everything it queued (microtasks, immediates queued earlier). */
+/**
+ * Resolves after the current macrotask and everything it queued (microtasks, immediates queued earlier).
+ *
+ * @example
+ * await drain();
+ */
 export function drain(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** global.gc() when the process runs with --expose-gc. */
+/**
+ * Two full collections (global.gc()) when the process runs with --expose-gc; false without it.
+ *
+ * @example
+ * if (!gcNow()) console.warn('run with --expose-gc');
+ */
 export function gcNow(): boolean {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) return false;
@@ -98,7 +132,14 @@ export interface Interference {
   stealPercent: number;
 }
 
-/** Measures what else ran on the machine while a section ran: call the returned function at its end. */
+/**
+ * Measures what else ran on the machine while a section ran: call the returned function at its end.
+ *
+ * @example
+ * const stop = watchInterference();
+ * runSection();
+ * stop().foreignCpuPercent; // CPU other processes used meanwhile, % of one core
+ */
 export function watchInterference(): () => Interference {
   const a = snapshot();
   return () => {

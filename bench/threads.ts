@@ -3,7 +3,10 @@
  * run, against the same call on the main thread, and what the hand-over costs (batches sent, time
  * to send one, time until the main thread has it).
  *
- *   npx tsc -p tsconfig.demo.json && node build/bench/threads.js [rounds] [--main-only]
+ *   npx tsc -p tsconfig.demo.json && node build/bench/threads.js [rounds] [--main-only] [--json]
+ *
+ * (npm run bench runs it as a child process with --json: its singleton and worker stay out of the
+ * bench's own process.)
  *
  * Each thread measures in turn (the other one idle, so they do not share a core): per round, a
  * raw loop and a monitored loop of a trivial sync stage, each its own compiled copy, BATCHES x
@@ -20,7 +23,7 @@ import { MAX_RECORDS_PER_BATCH, RECORD_WIDTH } from '../src/run/batch';
 const CALLS = 200_000;
 const BATCHES = 10;
 
-interface Figures {
+export interface Figures {
   rawNs: number;
   monitoredNs: number;
   calls: number;
@@ -85,6 +88,21 @@ function sendCostMs(channelName: string): number {
   return median(times);
 }
 
+/** What the thread section reports (bench/run.ts reads it from this file run as a child, with --json). */
+export interface ThreadsResult {
+  rounds: number;
+  main: Figures;
+  worker: Figures;
+  /** Calls in the run's report, and the calls made on both threads. */
+  reportedCalls: number | undefined;
+  madeCalls: number;
+  batchesSent: number;
+  medianRecordsPerBatch: number;
+  batchLatencyMs: { median: number; max: number };
+  sendOneBatchMs: number;
+  firstWorkerCallMs: number;
+}
+
 async function main(): Promise<void> {
   const rounds = Number(process.argv[2] ?? 9);
   const monitor = getMonitor();
@@ -115,9 +133,25 @@ async function main(): Promise<void> {
   tap.close();
   const report = monitor.stopMonitoring();
   const hot = report.stageSummaries.find((s) => s.name === 'hot');
+  const w = workerResult.figures;
+  const result: ThreadsResult = {
+    rounds,
+    main: mainFigures,
+    worker: w,
+    reportedCalls: hot?.calls,
+    madeCalls: mainFigures.calls + w.calls,
+    batchesSent: latencies.length,
+    medianRecordsPerBatch: median(sizes),
+    batchLatencyMs: { median: median(latencies), max: Math.max(...latencies) },
+    sendOneBatchMs: workerResult.sendMs,
+    firstWorkerCallMs: workerResult.firstCallMs,
+  };
+  if (process.argv.includes('--json')) {
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return;
+  }
   console.log(`hot sync stage, ns per call (median of ${rounds} rounds of ${BATCHES} x ${CALLS} calls):`);
   console.log(`  main thread: raw ${fmt(mainFigures.rawNs)}, monitored ${fmt(mainFigures.monitoredNs)}, overhead ${fmt(mainFigures.monitoredNs - mainFigures.rawNs)}`);
-  const w = workerResult.figures;
   console.log(`  worker:      raw ${fmt(w.rawNs)}, monitored ${fmt(w.monitoredNs)}, overhead ${fmt(w.monitoredNs - w.rawNs)}`);
   console.log(`  rounds main: ${mainFigures.rounds.map(([a, b]) => `${fmt(a)}/${fmt(b)}`).join(' ')}`);
   console.log(`  rounds worker: ${w.rounds.map(([a, b]) => `${fmt(a)}/${fmt(b)}`).join(' ')}`);
@@ -128,7 +162,7 @@ async function main(): Promise<void> {
 }
 
 if (isMainThread) {
-  void main();
+  if (require.main === module) void main();
 } else {
   const t0 = performance.now();
   withStage('first', () => 0)();

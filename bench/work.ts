@@ -12,6 +12,10 @@ export type Work = (steps: number, seed: number) => number;
  * a wrapped call of one copy run the very same machine code. (Two inlined copies of one loop can
  * differ by a percent or two from code placement alone, the size of the effect a long stage
  * measures.) Each call of this function compiles a copy of its own.
+ *
+ * @example
+ * const work = compileWork('work_10us');
+ * work(stepsFor(work, 10_000).steps, 1);
  */
 export function compileWork(name: string): Work {
   const body = [
@@ -31,6 +35,9 @@ export function compileWork(name: string): Work {
  * the calls observable). Timed in process CPU time, fastest of several runs after a warm-up: a
  * busy machine makes wall time too long, and too few steps. (What was measured is reported from
  * the run itself, whatever this lands on.)
+ *
+ * @example
+ * stepsFor(compileWork('work_1ms'), 1_000_000).steps; // ~1-2 million on a 2-core VM
  */
 export function stepsFor(work: Work, targetNs: number): { steps: number; checksum: number } {
   let checksum = 0;
