@@ -238,6 +238,15 @@ export function asyncProbeClosed(): void {
 /**
  * A probe kept alive for the life of the process, so that the call path optimised with a probe's
  * construction inlined keeps its hidden class through a memory-reducing GC (see frameMapAnchor in
- * src/callpath/frame.ts): probed calls are rare, and between two of them no probe is alive.
+ * src/callpath/frame.ts): probed calls are rare, and between two of them no probe is alive. It is
+ * opened and closed once, as a probed call's probe is: a fresh probe's hidden class is not a used
+ * one's, and anchoring the fresh one left the used class to die, deoptimising the call path.
  */
-export const probeMapAnchor: Probe = new Probe();
+export const probeMapAnchor: Probe = anchorProbe();
+
+function anchorProbe(): Probe {
+  const p = new Probe();
+  p.open();
+  p.close();
+  return p;
+}
