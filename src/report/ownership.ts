@@ -21,9 +21,10 @@
  * Every step is best effort: a claim that cannot be made (read-only directory, ...) leaves the
  * run writing to the configured path as before, with a note, and never throws.
  */
-import { closeSync, mkdirSync, openSync, readSync, statSync, unlinkSync, writeSync, constants as fsConstants } from 'node:fs';
+import { closeSync, openSync, readSync, statSync, unlinkSync, writeSync, constants as fsConstants } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { ENV, parseParentMarker } from '../validate';
+import { ensureDir } from './write';
 
 /** Child announcements read from a claim file, at most (a fork bomb must not grow the report without bound). */
 export const MAX_CHILDREN_LISTED = 1000;
@@ -133,26 +134,6 @@ function create(claim: string, pid: number, runId: string): boolean {
   }
   closeSync(fd);
   return true;
-}
-
-/** Creates the missing directories of `dir` one level at a time (as the report writer does). */
-function ensureDir(dir: string): void {
-  const missing: string[] = [];
-  for (let d = dir; dirname(d) !== d; d = dirname(d)) {
-    try {
-      if (statSync(d).isDirectory()) break;
-      return; // not a directory: the claim fails below, with its error
-    } catch {
-      missing.push(d);
-    }
-  }
-  for (let i = missing.length - 1; i >= 0; i--) {
-    try {
-      mkdirSync(missing[i]!);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-  }
 }
 
 function noChildren(): { listed: ChildReport[]; omitted: number } {

@@ -18,7 +18,7 @@ import { reportText } from './serialize';
  * parent exists but cannot hold children and answers ENOENT (procfs), which would hang the host
  * at exit.
  */
-function ensureDir(dir: string): void {
+export function ensureDir(dir: string): void {
   const missing: string[] = [];
   for (let d = dir; ; d = dirname(d)) {
     let isDir: boolean | undefined;
