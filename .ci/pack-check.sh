@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Packs stagemeter with `npm pack`, installs the tarball into a fresh TypeScript project and
 # compiles and runs the contract's examples under both decorator modes, plus an ESM import,
-# worker threads, and every `stagemeter` command on reports of the packed package.
+# worker threads, the OpenTelemetry export with the optional peer dependency installed, and every
+# `stagemeter` command on reports of the packed package.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
@@ -14,7 +15,7 @@ mkdir unpacked && tar -xzf "$tarball" -C unpacked
 node "$root/.ci/links-check.mjs" unpacked/package
 npm init -y >/dev/null
 npm install --no-audit --no-fund --loglevel=error "./$tarball" "typescript@$(node -p "require('$root/node_modules/typescript/package.json').version")" "@types/node@20" >/dev/null
-cp "$root/.ci/consumer/contract.ts" "$root/.ci/consumer/esm.mjs" "$root/.ci/consumer/threads.mjs" "$root/.ci/consumer/cli.mjs" .
+cp "$root/.ci/consumer/contract.ts" "$root/.ci/consumer/esm.mjs" "$root/.ci/consumer/threads.mjs" "$root/.ci/consumer/cli.mjs" "$root/.ci/consumer/otel.mjs" .
 for mode in standard experimental; do
   extra=''
   [ "$mode" = experimental ] && extra='"experimentalDecorators": true, "emitDecoratorMetadata": true,'
@@ -27,6 +28,10 @@ JSON
 done
 node esm.mjs
 node threads.mjs
+# the optional peer dependency and an SDK, at the versions the repository tests against
+otel_versions="$(cd "$root" && node -p "['@opentelemetry/api', '@opentelemetry/sdk-trace-base'].map((p) => p + '@' + require('./node_modules/' + p + '/package.json').version).join(' ')")"
+npm install --no-audit --no-fund --loglevel=error $otel_versions >/dev/null
+node otel.mjs
 node cli.mjs
 npx stagemeter validate reports/base.json
 npx stagemeter summary reports/base.json >/dev/null

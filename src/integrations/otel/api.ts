@@ -7,6 +7,7 @@
 import type * as OtelApi from '@opentelemetry/api';
 import type { PerformanceReport } from '../../types';
 
+/** @internal The API's module type (never in the package's declarations). */
 export type Api = typeof OtelApi;
 
 /** The OpenTelemetry context that was active when the run started (see {@link captureOtelParent}). */
@@ -80,9 +81,10 @@ export interface OtelRunExporter {
 export const OTEL_API_NOT_INSTALLED = '@opentelemetry/api is not installed';
 
 
+/** @internal */
 export type LoadResult = { api: Api } | { missing: string };
 
-/** Loads `@opentelemetry/api` when it is installed; never throws. */
+/** @internal Loads `@opentelemetry/api` when it is installed; never throws. */
 export function loadOtelApi(): LoadResult {
   try {
     const api = require('@opentelemetry/api') as Api;

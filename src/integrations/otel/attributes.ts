@@ -2,8 +2,13 @@
  * A report's figures as OpenTelemetry attributes (semantic-convention names where they exist,
  * `stagemeter.*` otherwise) and times as HrTime. Pure.
  */
-import type * as OtelApi from '@opentelemetry/api';
 import type { Finding, PerformanceReport, StageMetrics, StageSummary } from '../../types';
+
+/**
+ * Span and event attributes, as `@opentelemetry/api` takes them (its `Attributes` accepts these),
+ * declared here so that the package's declarations never name the optional peer dependency.
+ */
+export type OtelAttributes = Record<string, string | number | boolean | string[] | number[] | boolean[]>;
 
 /** Longest span name and string attribute kept, characters (backends cut far shorter ones anyway). */
 const MAX_NAME = 1024;
@@ -30,8 +35,8 @@ export function hrTimeAt(baseMs: number, offsetMs: number): [number, number] {
   return [seconds, nanos];
 }
 
-export function stageAttributes(r: StageMetrics, name: string): OtelApi.Attributes {
-  const a: OtelApi.Attributes = {
+export function stageAttributes(r: StageMetrics, name: string): OtelAttributes {
+  const a: OtelAttributes = {
     'code.function.name': name,
     'stagemeter.stage': name,
     'stagemeter.call.id': r.id,
@@ -63,9 +68,9 @@ export function stageAttributes(r: StageMetrics, name: string): OtelApi.Attribut
   return a;
 }
 
-export function runAttributes(report: PerformanceReport, durationMs: number): OtelApi.Attributes {
+export function runAttributes(report: PerformanceReport, durationMs: number): OtelAttributes {
   const run = report.run;
-  const a: OtelApi.Attributes = {
+  const a: OtelAttributes = {
     'stagemeter.run.id': bounded(run.id),
     'stagemeter.run.name': bounded(String(run.name)),
     'stagemeter.run.status': bounded(String(run.status)),
@@ -100,8 +105,8 @@ export function runAttributes(report: PerformanceReport, durationMs: number): Ot
   return a;
 }
 
-export function summaryAttributes(s: StageSummary): OtelApi.Attributes {
-  const a: OtelApi.Attributes = {
+export function summaryAttributes(s: StageSummary): OtelAttributes {
+  const a: OtelAttributes = {
     'stagemeter.stage': bounded(String(s.name)),
     'stagemeter.calls': finite(s.calls),
     'stagemeter.failures': finite(s.failures),
@@ -124,8 +129,8 @@ export function summaryAttributes(s: StageSummary): OtelApi.Attributes {
   return a;
 }
 
-export function findingAttributes(f: Finding): OtelApi.Attributes {
-  const a: OtelApi.Attributes = {
+export function findingAttributes(f: Finding): OtelAttributes {
+  const a: OtelAttributes = {
     'stagemeter.finding.severity': bounded(String(f.severity)),
     'stagemeter.finding.message': bounded(String(f.message), MAX_STRING),
   };
@@ -139,7 +144,7 @@ export function findingAttributes(f: Finding): OtelApi.Attributes {
  * strings, finite numbers, booleans, and arrays of one of those. Anything else becomes its JSON
  * text. Bounded in depth and count; never calls a getter of a Proxy twice or follows a cycle.
  */
-function flatten(prefix: string, value: object, into: OtelApi.Attributes): void {
+function flatten(prefix: string, value: object, into: OtelAttributes): void {
   let budget = MAX_FLAT_KEYS;
   const visit = (path: string, v: unknown, depth: number): void => {
     if (budget <= 0 || v === undefined || v === null) return;

@@ -67,8 +67,6 @@ export const PROCESS_FLAG_CODES: ReadonlySet<string> = new Set(['memory_budget_e
  * with these codes are its own analysis, redone on the merged data, so they are not carried over;
  * its other flags (the collector's notes on the measurement) are. A test keeps this list in step
  * with the analyzers.
- *
- * @internal
  */
 export const ANALYSIS_FLAG_CODES: ReadonlySet<string> = new Set([
   'analysis_failed',
