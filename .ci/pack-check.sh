@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Packs stagemeter with `npm pack`, installs the tarball into a fresh TypeScript project and
 # compiles and runs the contract's examples under both decorator modes, plus an ESM import,
-# worker threads, the OpenTelemetry export with the optional peer dependency installed, and every
-# `stagemeter` command on reports of the packed package.
+# worker threads, child and tracked processes, the OpenTelemetry export with the optional peer
+# dependency installed, and every `stagemeter` command on reports of the packed package.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
@@ -15,7 +15,7 @@ mkdir unpacked && tar -xzf "$tarball" -C unpacked
 node "$root/.ci/links-check.mjs" unpacked/package
 npm init -y >/dev/null
 npm install --no-audit --no-fund --loglevel=error "./$tarball" "typescript@$(node -p "require('$root/node_modules/typescript/package.json').version")" "@types/node@20" >/dev/null
-cp "$root/.ci/consumer/contract.ts" "$root/.ci/consumer/esm.mjs" "$root/.ci/consumer/threads.mjs" "$root/.ci/consumer/cli.mjs" "$root/.ci/consumer/otel.mjs" .
+cp "$root/.ci/consumer/contract.ts" "$root/.ci/consumer/esm.mjs" "$root/.ci/consumer/threads.mjs" "$root/.ci/consumer/cli.mjs" "$root/.ci/consumer/otel.mjs" "$root/.ci/consumer/processes.mjs" .
 for mode in standard experimental; do
   extra=''
   [ "$mode" = experimental ] && extra='"experimentalDecorators": true, "emitDecoratorMetadata": true,'
@@ -28,6 +28,8 @@ JSON
 done
 node esm.mjs
 node threads.mjs
+STAGEMETER_OUTPUT="$work/zero/run.json" node processes.mjs
+grep -q '"children"' "$work/zero/run.json" || { echo "the parent's report does not list its child"; exit 1; }
 # the optional peer dependency and an SDK, at the versions the repository tests against
 otel_versions="$(cd "$root" && node -p "['@opentelemetry/api', '@opentelemetry/sdk-trace-base'].map((p) => p + '@' + require('./node_modules/' + p + '/package.json').version).join(' ')")"
 npm install --no-audit --no-fund --loglevel=error $otel_versions >/dev/null
