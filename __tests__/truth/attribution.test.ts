@@ -11,8 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
-import { createPerformanceMonitor, withStage, type PerformanceMonitor, type PerformanceReport, type StageSummary } from '../../src/index';
+import { createPerformanceMonitor, withStage, type PerformanceMonitor, type PerformanceReport } from '../../src/index';
 import { expectValidReport } from '../helpers/schema';
+import { summaryOf } from '../helpers/report';
 
 jest.setTimeout(60_000);
 
@@ -28,12 +29,6 @@ function spin(ms: number): number {
 const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-function summaryOf(report: PerformanceReport, name: string): StageSummary {
-  const s = report.stageSummaries.find((x) => x.name === name);
-  if (s === undefined) throw new Error(`no summary for ${name}: ${report.stageSummaries.map((x) => x.name).join(', ')}`);
-  return s;
-}
 
 /** Every text of the report a user reads about a stage: findings and recommendations. */
 function textsAbout(report: PerformanceReport, stage: string): string[] {

@@ -8,8 +8,9 @@
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { createPerformanceMonitor, withStage, type Finding, type PerformanceReport, type StageSummary } from '../../src/index';
+import { createPerformanceMonitor, withStage, type Finding, type PerformanceReport } from '../../src/index';
 import { expectValidReport } from '../helpers/schema';
+import { summaryOf } from '../helpers/report';
 
 jest.setTimeout(60_000);
 
@@ -27,12 +28,6 @@ function liveHeapMb(): number {
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-function summaryOf(report: PerformanceReport, name: string): StageSummary {
-  const s = report.stageSummaries.find((x) => x.name === name);
-  if (s === undefined) throw new Error(`no summary for ${name}: ${report.stageSummaries.map((x) => x.name).join(', ')}`);
-  return s;
-}
 
 /** The memory_leak finding, with what it says about where and how much. */
 function leakOf(report: PerformanceReport): Finding | undefined {

@@ -7,6 +7,7 @@ import { QUANTILE_RELATIVE_ERROR, QuantileSketch } from '../../../src/stores/ske
 import type { PerformanceReport, StageSummary } from '../../../src/types';
 import { runChild } from '../../helpers/child';
 import { expectValidReport } from '../../helpers/schema';
+import { summaryOf } from '../../helpers/report';
 
 interface Truth {
   calls: number;
@@ -55,12 +56,6 @@ beforeAll(async () => {
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
-
-function summaryOf(report: PerformanceReport, name: string): StageSummary {
-  const s = report.stageSummaries.find((x) => x.name === name);
-  if (s === undefined) throw new Error(`no summary for ${JSON.stringify(name)}`);
-  return s;
-}
 
 /** The collector's exact quantile: interpolated between the two ranks around q (n − 1). */
 function exactQuantile(sorted: readonly number[], q: number): number {
