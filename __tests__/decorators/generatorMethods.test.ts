@@ -5,30 +5,15 @@
  */
 import 'reflect-metadata';
 import { performance } from 'node:perf_hooks';
-import { createPerformanceMonitor, getMonitoredStages, MonitoredStage, withStage, type PerformanceReport } from '../../src/index';
+import { getMonitoredStages, MonitoredStage, withStage, type PerformanceReport } from '../../src/index';
 import { useSingletonRun } from '../helpers/singletonRun';
 import { decoratorMode } from './mode';
+import { warmGeneratorStages } from '../helpers/warmGenerators';
 
 const run = useSingletonRun();
 
-/**
- * The first stage of a process pays for loading and compiling the call path (several ms on a
- * busy machine) before its clock starts: done once here, so that the clocks compared below
- * measure the same work.
- */
-beforeAll(async () => {
-  const monitor = createPerformanceMonitor({ enableMemoryTracking: false });
-  const warmAsync = withStage('warm', async function* () {
-    yield await Promise.resolve(1);
-  }, { monitor });
-  const warmSync = withStage('warm', function* () {
-    yield 1;
-  }, { monitor });
-  monitor.startMonitoring();
-  for await (const _ of warmAsync());
-  for (const _ of warmSync());
-  monitor.stopMonitoring();
-});
+// The call path compiled before any clock compared below starts.
+beforeAll(warmGeneratorStages);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** Recorded and measured spans agree to this many ms (the end is seen a few microtasks before the loop exits; 2 shared cores). */
 const SLACK_MS = 3;
