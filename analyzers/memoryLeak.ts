@@ -38,6 +38,11 @@ export const memoryLeak = defineAnalyzer('memoryLeak', (view) => {
     attributionWindows: who.windows,
   };
   if (minutesToBudget !== undefined) evidence.minutesToBudget = round(minutesToBudget, 1);
+  // Without a full (mark-compact) collection the floor still holds garbage that minor collections
+  // promoted: its growth can be several times what was kept (known only when the GC was observed).
+  const gc = view.run.gc;
+  const noFullCollection = gc !== undefined && (gc.byKind.major?.count ?? 0) === 0;
+  if (gc !== undefined) evidence.fullCollections = gc.byKind.major?.count ?? 0;
   if (who.stage !== undefined) {
     evidence.retainedMb = round(who.retainedMb, 3);
     evidence.mbPerBusySecond = round(who.mbPerBusySecond, 6);
@@ -52,10 +57,11 @@ export const memoryLeak = defineAnalyzer('memoryLeak', (view) => {
       : `; no stage can be named (${who.reason ?? 'no stage follows it'})`;
   const recent = details.shape === 'growing-recently' ? ' since the middle of the run' : '';
   const budget = minutesToBudget !== undefined ? `; at this rate the ${fmtMb(view.thresholds.maxMemoryMb)} budget is reached in ${fmtMs(minutesToBudget * 60_000)}` : '';
+  const bound = noFullCollection ? '; no full collection ran, so the floor still holds garbage promoted by minor ones: these sizes are upper bounds on what was kept' : '';
   const finding: Finding = {
     kind: 'memory_leak',
     severity: minutesToBudget !== undefined && minutesToBudget <= LEAK_ERROR_WITHIN_MIN ? 'error' : 'warning',
-    message: `Memory leak suspected: the post-GC heap floor grows ${fmtNum(trend.slopeMbPerMin, 2)} MB/min${recent} (${fmtP(trend.pValue ?? 1)}, ${trend.confidence} confidence, ${trend.sampleCount} samples)${where}${budget}`,
+    message: `Memory leak suspected: the post-GC heap floor grows ${fmtNum(trend.slopeMbPerMin, 2)} MB/min${recent} (${fmtP(trend.pValue ?? 1)}, ${trend.confidence} confidence, ${trend.sampleCount} samples)${where}${budget}${bound}`,
     evidence,
   };
   if (who.stage !== undefined) finding.stage = who.stage;

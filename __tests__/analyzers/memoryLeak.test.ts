@@ -61,6 +61,19 @@ describe('memoryLeak', () => {
     expect(attributeLeak(steady, 0, 20).reason).toMatch(/steady rate/);
   });
 
+  it('without a full collection the sizes are stated as upper bounds; with one, or with the GC unobserved, nothing is said', () => {
+    const gc = (major: number) => ({ count: 40 + major, totalPauseMs: 20, maxPauseMs: 2, byKind: { minor: { count: 40, totalPauseMs: 12 }, ...(major > 0 ? { major: { count: major, totalPauseMs: 8 } } : {}) } });
+    const [none] = memoryLeak.analyze(runOf({ samples: burstyLeak(), gc: gc(0) }), th());
+    expect(none!.evidence!.fullCollections).toBe(0);
+    expect(none!.message).toMatch(/no full collection ran.*upper bounds/);
+    const [some] = memoryLeak.analyze(runOf({ samples: burstyLeak(), gc: gc(3) }), th());
+    expect(some!.evidence!.fullCollections).toBe(3);
+    expect(some!.message).not.toMatch(/upper bounds/);
+    const [unobserved] = memoryLeak.analyze(runOf({ samples: burstyLeak() }), th());
+    expect(unobserved!.evidence!.fullCollections).toBeUndefined();
+    expect(unobserved!.message).not.toMatch(/upper bounds/);
+  });
+
   it('an error when the memory budget would be reached within an hour', () => {
     const [f] = memoryLeak.analyze(runOf({ samples: leaking }), th({ maxMemoryMb: 200 }));
     expect(f).toMatchObject({ severity: 'error', evidence: { minutesToBudget: 45 } });
