@@ -67,8 +67,6 @@ export class StageStats {
   heapDeltaMaxMb = -Infinity;
   /** The first failure, kept whether or not its call gets a record. */
   firstError: { name: string; message: string; t: number } | undefined = undefined;
-  /** Busy time at the last sampler tick, ms (each tick records the stages' busy time since: the leak attribution's activity). */
-  busyAtTick = 0;
   /** The part of each worker thread in the figures above, by thread id (undefined while no worker's calls came in). */
   threads: Map<number, ThreadPart> | undefined = undefined;
 

@@ -67,6 +67,8 @@ export class RunState {
   openAsync: Frame | undefined = undefined;
   /** Stages started by hand and not ended yet, by id. */
   readonly manual = new Map<string, Frame>();
+  /** Each stage's busy time at the last sampler tick, ms, by stage index (see busySinceLastTick). */
+  readonly #busyAtTick: number[] = [];
   /** Definitions that cached this run's figures (cleared when it stops). */
   readonly #bound: StageDefinition[] = [];
   usesAsyncContext = false;
@@ -202,15 +204,22 @@ export class RunState {
     return { rows: best !== undefined ? own(best) : 0, stage: best?.name, rule: 'largest-top-level' };
   }
 
-  /** How long each stage was busy since the last call of this (at each sampler tick), ms; undefined when none was. */
+  /**
+   * How long each stage was busy since the last call of this (at each sampler tick), ms; undefined
+   * when none was. The busy time at the last tick is kept here, by stage index, not on the stage's
+   * figures: a field written only by ticks would change their hidden class at the run's first tick
+   * or stop, and every function of the call path optimised for the old one would deoptimise in
+   * the next run (tens of ms of calls at several times their cost).
+   */
   busySinceLastTick(): Record<string, number> | undefined {
     const t = now();
     let out: Record<string, number> | undefined;
+    const atTick = this.#busyAtTick;
     for (const s of this.statsList) {
       const busy = s.busyMsAt(t);
-      const ms = busy - s.busyAtTick;
+      const ms = busy - (atTick[s.index] ?? 0);
       if (!(ms > 0)) continue;
-      s.busyAtTick = busy;
+      atTick[s.index] = busy;
       out ??= Object.create(null) as Record<string, number>;
       out[s.name] = Math.round(ms * 1000) / 1000;
     }
