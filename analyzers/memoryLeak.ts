@@ -41,8 +41,8 @@ export const memoryLeak = defineAnalyzer('memoryLeak', (view) => {
   // Without a full (mark-compact) collection the floor still holds garbage that minor collections
   // promoted: its growth can be several times what was kept (known only when the GC was observed).
   const gc = view.run.gc;
-  const noFullCollection = gc !== undefined && (gc.byKind.major?.count ?? 0) === 0;
-  if (gc !== undefined) evidence.fullCollections = gc.byKind.major?.count ?? 0;
+  const fullCollections = gc === undefined ? undefined : (gc.byKind.major?.count ?? 0);
+  if (fullCollections !== undefined) evidence.fullCollections = fullCollections;
   if (who.stage !== undefined) {
     evidence.retainedMb = round(who.retainedMb, 3);
     evidence.mbPerBusySecond = round(who.mbPerBusySecond, 6);
@@ -57,7 +57,7 @@ export const memoryLeak = defineAnalyzer('memoryLeak', (view) => {
       : `; no stage can be named (${who.reason ?? 'no stage follows it'})`;
   const recent = details.shape === 'growing-recently' ? ' since the middle of the run' : '';
   const budget = minutesToBudget !== undefined ? `; at this rate the ${fmtMb(view.thresholds.maxMemoryMb)} budget is reached in ${fmtMs(minutesToBudget * 60_000)}` : '';
-  const bound = noFullCollection ? '; no full collection ran, so the floor still holds garbage promoted by minor ones: these sizes are upper bounds on what was kept' : '';
+  const bound = fullCollections === 0 ? '; no full collection ran, so the floor still holds garbage promoted by minor ones: these sizes are upper bounds on what was kept' : '';
   const finding: Finding = {
     kind: 'memory_leak',
     severity: minutesToBudget !== undefined && minutesToBudget <= LEAK_ERROR_WITHIN_MIN ? 'error' : 'warning',
