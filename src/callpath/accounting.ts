@@ -173,10 +173,7 @@ export function endCall(run: RunState, frame: Frame, t0: number, t1: number, row
     } else {
       run.flag('warning', 'probe_failed', 'process.resourceUsage() or v8.getHeapStatistics() failed: some calls have no CPU or heap figures', undefined, true);
     }
-    ProbeBudget.price(stats, probe);
   }
-  const credit = stats.probeCreditNs + creditOf(durationMs);
-  stats.probeCreditNs = credit < stats.probeCreditCapNs ? credit : stats.probeCreditCapNs;
   const records = run.records;
   if (records.budget > 0 && RecordTable.wanted(stats, seq, failed || longest)) {
     records.add(run.statsList, stats.index, frame.id, parent === undefined ? -1 : parent.id, t0, durationMs, selfMs, rows, seq, run.threadId, frame.sync, frame.error, frame.metadata, figures, longest);
@@ -185,6 +182,14 @@ export function endCall(run: RunState, frame: Frame, t0: number, t1: number, row
   }
   // per-call lines for a stage's first maxStageRecords calls: a hot stage must not flood the log
   if (run.logStages && seq < run.config.maxStageRecords) logEnd(run, frame, durationMs);
+  if (probe !== undefined) {
+    const settled = seq > 0;
+    if (settled) probe.settled(t1);
+    ProbeBudget.price(stats, probe, settled);
+  }
+  // earned after the price is known: the cap is a number of probes at that price
+  const credit = stats.probeCreditNs + creditOf(durationMs);
+  stats.probeCreditNs = credit < stats.probeCreditCapNs ? credit : stats.probeCreditCapNs;
   return selfMs;
 }
 

@@ -23,7 +23,7 @@ const ALLOWANCE_NS = 1;
 const MAX_CREDIT_PROBES = 4;
 /** The run's pool for first probes at its start, ns, and what it earns per ms of the run's wall time. */
 const INITIAL_POOL_NS = 50_000;
-/** Bookkeeping a probed call does beyond its readings (a probe object, the accounting), ns. */
+/** What a probed call costs outside its measured spans (the probe object, choosing to probe), ns. */
 const PATH_NS = 300;
 /** A price taken cold costs this many times one measured in a tight loop (caches after a long call). */
 const COLD_FACTOR = 3;
@@ -72,6 +72,8 @@ export class Probe {
   #usage: NodeJS.ResourceUsage | undefined = undefined;
   #heap = 0;
   #segmentT = 0;
+  /** Clock ms when the last segment's closing readings were done. */
+  #closedAt = 0;
 
   /** Opens a segment: readings now. */
   open(): void {
@@ -106,7 +108,21 @@ export class Probe {
     } catch {
       this.ok = false;
     }
-    this.spentNs += (now() - p0) * 1e6;
+    const p1 = now();
+    this.spentNs += (p1 - p0) * 1e6;
+    this.#closedAt = p1;
+  }
+
+  /**
+   * The call's accounting is done (its end at `t1`): the time it took since the later of `t1` and
+   * the last closing readings is the probe's too. A probed call takes the slow end of the call
+   * path (the figures, a fuller record) right after its readings, with cold caches after a long
+   * call: measured alone, the readings were a third to a half of what a probed call costs.
+   */
+  settled(t1: number): void {
+    const from = this.#closedAt > t1 ? this.#closedAt : t1;
+    const t = now();
+    if (t > from) this.spentNs += (t - from) * 1e6;
   }
 
   get segmentOpen(): boolean {
@@ -137,6 +153,8 @@ export interface ProbeCredit {
   probePriceNs: number;
   /** Most credit a stage may hold, ns (MAX_CREDIT_PROBES probes). */
   probeCreditCapNs: number;
+  /** A probed call has priced the probes of this stage in full (see ProbeBudget.price). */
+  probePriceMeasured: boolean;
 }
 
 /**
@@ -173,11 +191,23 @@ export class ProbeBudget {
     return true;
   }
 
-  /** A probed call's measured price updates its stage's: readings plus bookkeeping, a moving average clamped at twice the last. */
-  static price(stats: ProbeCredit, probe: Probe): void {
+  /**
+   * A probed call's measured price updates its stage's. `settled`: the price includes the
+   * accounting the probe brought (see Probe.settled); the first such price replaces the run's
+   * default (which a long stage's cold probes exceed several times over). Other prices move an
+   * average clamped at twice the last. (A stage's first call in a run is priced on its readings
+   * alone: its accounting also pays for what every first call sets up.)
+   */
+  static price(stats: ProbeCredit, probe: Probe, settled: boolean): void {
     const measured = probe.spentNs + PATH_NS;
     const prev = stats.probePriceNs;
-    const price = prev > 0 ? prev * 0.75 + Math.min(measured, 2 * prev) * 0.25 : measured;
+    let price: number;
+    if (settled && !stats.probePriceMeasured) {
+      stats.probePriceMeasured = true;
+      price = Math.min(measured, 8 * prev);
+    } else {
+      price = prev * 0.75 + Math.min(measured, 2 * prev) * 0.25;
+    }
     stats.probePriceNs = price;
     stats.probeCreditCapNs = MAX_CREDIT_PROBES * price;
   }

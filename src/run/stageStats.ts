@@ -55,6 +55,7 @@ export class StageStats {
   probeCreditNs = 0;
   probePriceNs = 0;
   probeCreditCapNs = 0;
+  probePriceMeasured = false;
   probedCalls = 0;
   /** Wall time of the probed calls, ms, and of their segments on the thread (the async ones' time not spent waiting). */
   probedWallMs = 0;
