@@ -11,8 +11,9 @@
  * hold under a quarter of the budget: the errors a user acts on and the longest blocks of each
  * stage stay in the report.
  *
- * Thinning is batched: one pass over the table costs ~1 ms at the default 50,000 rows, and a
- * stage among a hundred holds ~1 % of them, so thinning one stage per pass would pay that pass
+ * Thinning is batched: one pass over the table costs ~2 ms at the default 50,000 rows (~10 ms the
+ * first time, before V8 optimises it), paid by the call whose record found the table full; a
+ * stage among a hundred holds ~1 % of the rows, so thinning one stage per pass would pay that pass
  * for every few hundred calls kept (a third of a busy run's time, and stalls of tens of ms).
  * Instead, each pass doubles the strides of as many of the biggest stages as it takes to free an
  * eighth of the budget, so a pass comes once per ~6,000 rows kept.
