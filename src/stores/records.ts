@@ -1,7 +1,7 @@
 /**
  * The per-call records a run keeps, within one budget for the whole run (`maxStageRecords`), as
  * rows of one typed array rather than as the call objects themselves: a kept call object would
- * live on into the old generation, while copying a dozen numbers lets the frame die young.
+ * live on into the old generation, while copying eight numbers lets the frame die young.
  *
  * Which calls: a stage's calls are kept while their number is a multiple of the stage's stride
  * (1 at first). When the table is full, the stage with the most rows doubles its stride and drops
@@ -64,24 +64,33 @@ const FAILED = 4;
 /** Kept off the stride: failed, or the stage's longest call so far. */
 const PROTECTED = 8;
 
-// One row of doubles per call, in this order.
+// One row of eight doubles per call (64 bytes, a cache line): a record is written right after the
+// stage's own work, when the caches are cold, and each line it touches costs a miss (~0.1 µs on a
+// busy VM). The stage, the thread and the flags share one double (STAGE_THREAD_FLAGS); the probe
+// figures of the few probed calls are kept aside by row.
 const ID = 0;
 const PARENT = 1;
 const T0 = 2;
 const DURATION = 3;
 const SELF = 4;
 const ROWS = 5;
-const STAGE = 6;
-const SEQ = 7;
-const FLAGS = 8;
-const THREAD = 9;
-const CPU_USER = 10;
-const CPU_SYSTEM = 11;
-const ON_THREAD = 12;
-const HEAP = 13;
-const VOLUNTARY = 14;
-const INVOLUNTARY = 15;
-const WIDTH = 16;
+const SEQ = 6;
+const STAGE_THREAD_FLAGS = 7;
+const WIDTH = 8;
+
+/** stage * STAGE_UNIT + thread * FLAGS_UNIT + flags: 20 bits of stage (maxStageNames is at most 10^6), 28 of thread, 4 of flags. */
+const FLAGS_UNIT = 16;
+const THREAD_LIMIT = 2 ** 28;
+const STAGE_UNIT = THREAD_LIMIT * FLAGS_UNIT;
+
+function pack(stage: number, threadId: number, flags: number): number {
+  const thread = threadId >= 0 && threadId < THREAD_LIMIT ? threadId : THREAD_LIMIT - 1;
+  return stage * STAGE_UNIT + thread * FLAGS_UNIT + flags;
+}
+
+const flagsOf = (packed: number): number => packed % FLAGS_UNIT;
+const threadOf = (packed: number): number => Math.floor(packed / FLAGS_UNIT) % THREAD_LIMIT;
+const stageOf = (packed: number): number => Math.floor(packed / STAGE_UNIT);
 
 /** Share of the budget one thinning pass frees (see the batching above). */
 const FREED_PER_PASS = 1 / 8;
@@ -96,9 +105,10 @@ export class RecordTable {
   readonly #budget: number;
   #length = 0;
   #rows = new Float64Array(0);
-  /** Metadata and errors are rare or shared: kept aside by row. */
+  /** Metadata, errors and probe figures are rare or shared: kept aside by row. */
   #metadata = new Map<number, Record<string, unknown>>();
   #errors = new Map<number, ErrorInfo>();
+  #probes = new Map<number, ProbeFigures>();
   /** Rows kept off the stride (PROTECTED), in all and by stage. */
   #protectedRows = 0;
   #protectedByStage: number[] = [];
@@ -123,6 +133,7 @@ export class RecordTable {
     this.#length = 0;
     this.#metadata = new Map();
     this.#errors = new Map();
+    this.#probes = new Map();
     this.#protectedRows = 0;
     this.#protectedByStage = [];
     this.omitted = 0;
@@ -180,32 +191,14 @@ export class RecordTable {
     r[o + DURATION] = durationMs;
     r[o + SELF] = selfMs;
     r[o + ROWS] = rows;
-    r[o + STAGE] = stageIndex;
     r[o + SEQ] = seq;
     const protect = notable && this.#protectedRows < this.#budget / 4;
-    r[o + FLAGS] = (sync ? SYNC : 0) | (probe !== undefined ? PROBED : 0) | (failed ? FAILED : 0) | (protect ? PROTECTED : 0);
+    r[o + STAGE_THREAD_FLAGS] = pack(stageIndex, threadId, (sync ? SYNC : 0) | (probe !== undefined ? PROBED : 0) | (failed ? FAILED : 0) | (protect ? PROTECTED : 0));
     if (protect) {
       this.#protectedRows++;
       this.#protectedByStage[stageIndex] = (this.#protectedByStage[stageIndex] ?? 0) + 1;
     }
-    r[o + THREAD] = threadId;
-    if (probe !== undefined) {
-      r[o + CPU_USER] = probe.cpuUserMs;
-      r[o + CPU_SYSTEM] = probe.cpuSystemMs;
-      r[o + ON_THREAD] = probe.onThreadMs;
-      r[o + HEAP] = probe.heapDeltaMb;
-      r[o + VOLUNTARY] = probe.voluntarySwitches;
-      r[o + INVOLUNTARY] = probe.involuntarySwitches;
-    } else {
-      // Written one by one: TypedArray#fill is a builtin call that, right after a stage's own work
-      // has evicted it from the caches, costs a few hundred ns a record.
-      r[o + CPU_USER] = 0;
-      r[o + CPU_SYSTEM] = 0;
-      r[o + ON_THREAD] = 0;
-      r[o + HEAP] = 0;
-      r[o + VOLUNTARY] = 0;
-      r[o + INVOLUNTARY] = 0;
-    }
+    if (probe !== undefined) this.#probes.set(i, probe);
     if (metadata !== undefined) this.#metadata.set(i, metadata);
     if (failed) this.#errors.set(i, error);
     stages[stageIndex]!.kept++;
@@ -256,13 +249,14 @@ export class RecordTable {
     const masks = new Float64Array(stages.length);
     for (const s of thinned) masks[s] = stages[s]!.stride - 1;
     // Where each kept row moves, for the metadata and errors kept aside (few rows have either).
-    const moved = this.#metadata.size + this.#errors.size > 0 ? new Int32Array(this.#length).fill(-1) : undefined;
+    const moved = this.#metadata.size + this.#errors.size + this.#probes.size > 0 ? new Int32Array(this.#length).fill(-1) : undefined;
     let w = 0;
     for (let i = 0; i < this.#length; i++) {
       const o = i * WIDTH;
-      const s = r[o + STAGE]!;
+      const packed = r[o + STAGE_THREAD_FLAGS]!;
+      const s = stageOf(packed);
       const mask = masks[s]!;
-      if (mask !== 0 && (r[o + SEQ]! & mask) !== 0 && (r[o + FLAGS]! & PROTECTED) === 0) {
+      if (mask !== 0 && (r[o + SEQ]! & mask) !== 0 && (flagsOf(packed) & PROTECTED) === 0) {
         stages[s]!.kept--;
         this.omitted++;
         continue;
@@ -278,6 +272,7 @@ export class RecordTable {
     if (moved !== undefined) {
       this.#metadata = remap(this.#metadata, moved);
       this.#errors = remap(this.#errors, moved);
+      this.#probes = remap(this.#probes, moved);
     }
   }
 
@@ -291,6 +286,7 @@ export class RecordTable {
     c.#length = this.#length;
     c.#metadata = new Map(this.#metadata);
     c.#errors = new Map(this.#errors);
+    c.#probes = new Map(this.#probes);
     c.#protectedRows = this.#protectedRows;
     c.#protectedByStage = [...this.#protectedByStage];
     c.omitted = this.omitted;
@@ -307,7 +303,7 @@ export class RecordTable {
   }
 
   stageAt(i: number): number {
-    return this.#rows[i * WIDTH + STAGE]!;
+    return stageOf(this.#rows[i * WIDTH + STAGE_THREAD_FLAGS]!);
   }
 
   durationAt(i: number): number {
@@ -318,7 +314,9 @@ export class RecordTable {
   get(i: number): CallRecord {
     const r = this.#rows;
     const o = i * WIDTH;
-    const flags = r[o + FLAGS]!;
+    const packed = r[o + STAGE_THREAD_FLAGS]!;
+    const flags = flagsOf(packed);
+    const probe = this.#probes.get(i);
     return {
       id: r[o + ID]!,
       parentId: r[o + PARENT]!,
@@ -326,18 +324,18 @@ export class RecordTable {
       durationMs: r[o + DURATION]!,
       selfMs: r[o + SELF]!,
       rows: r[o + ROWS]!,
-      stage: r[o + STAGE]!,
+      stage: stageOf(packed),
       seq: r[o + SEQ]!,
-      threadId: r[o + THREAD]!,
+      threadId: threadOf(packed),
       sync: (flags & SYNC) !== 0,
       failed: (flags & FAILED) !== 0,
       probed: (flags & PROBED) !== 0,
-      cpuUserMs: r[o + CPU_USER]!,
-      cpuSystemMs: r[o + CPU_SYSTEM]!,
-      onThreadMs: r[o + ON_THREAD]!,
-      heapDeltaMb: r[o + HEAP]!,
-      voluntarySwitches: r[o + VOLUNTARY]!,
-      involuntarySwitches: r[o + INVOLUNTARY]!,
+      cpuUserMs: probe?.cpuUserMs ?? 0,
+      cpuSystemMs: probe?.cpuSystemMs ?? 0,
+      onThreadMs: probe?.onThreadMs ?? 0,
+      heapDeltaMb: probe?.heapDeltaMb ?? 0,
+      voluntarySwitches: probe?.voluntarySwitches ?? 0,
+      involuntarySwitches: probe?.involuntarySwitches ?? 0,
       error: this.#errors.get(i),
       metadata: this.#metadata.get(i),
     };

@@ -26,6 +26,40 @@ describe('the run-wide record budget', () => {
     expect(list[1]!.kept).toBe(1);
   });
 
+  test('stage, thread and flags share a row at their extremes; probe figures follow their rows through thinning', () => {
+    // a million stage names (maxStageNames at most), thread ids from 0 to 2^28 - 1
+    const shared: ThinnedStage = { stride: 1, kept: 0 };
+    const many = new Array<ThinnedStage>(1_000_001).fill(shared);
+    const table = new RecordTable(100);
+    const cases: Array<[number, number, boolean, boolean]> = [
+      [0, 0, true, false],
+      [1_000_000, 2 ** 28 - 1, false, true],
+      [123_456, 7, true, true],
+    ];
+    for (const [i, [stage, thread, sync, failed]] of cases.entries()) {
+      table.add(many, stage, i + 1, -1, i, 1, 1, 2 ** 40, 2 ** 40 + i, thread, sync, failed ? { name: 'E', message: 'x' } : undefined, undefined, undefined, !failed);
+    }
+    for (const [i, [stage, thread, sync, failed]] of cases.entries()) {
+      expect(table.get(i)).toMatchObject({ id: i + 1, stage, threadId: thread, sync, failed, probed: false, rows: 2 ** 40, seq: 2 ** 40 + i });
+      expect(table.stageAt(i)).toBe(stage);
+    }
+
+    // probe figures stay with their calls when thinning moves the rows
+    const list = stages(1);
+    const small = new RecordTable(8);
+    const figures = (seq: number) => ({ cpuUserMs: seq, cpuSystemMs: seq / 2, onThreadMs: seq + 1, heapDeltaMb: -seq, voluntarySwitches: seq, involuntarySwitches: 1 });
+    for (let seq = 0; seq < 40; seq++) {
+      if (!RecordTable.wanted(list[0]!, seq, false)) continue;
+      small.add(list, 0, seq, -1, seq, 1, 1, 0, seq, 0, true, undefined, undefined, seq % 3 === 0 ? figures(seq) : undefined);
+    }
+    expect(small.thinningPasses).toBeGreaterThan(0);
+    for (let i = 0; i < small.length; i++) {
+      const r = small.get(i);
+      if (r.seq % 3 === 0) expect(r).toMatchObject({ probed: true, ...figures(r.seq) });
+      else expect(r).toMatchObject({ probed: false, cpuUserMs: 0, cpuSystemMs: 0, onThreadMs: 0, heapDeltaMb: 0, voluntarySwitches: 0, involuntarySwitches: 0 });
+    }
+  });
+
   test('never holds more than the budget; every stage keeps an evenly spaced sample over the whole run', () => {
     const list = stages(3);
     const table = new RecordTable(1000);
