@@ -117,7 +117,7 @@ export class Probe {
    * The call's accounting is done (its end at `t1`): the time it took since the later of `t1` and
    * the last closing readings is the probe's too. A probed call takes the slow end of the call
    * path (the figures, a fuller record) right after its readings, with cold caches after a long
-   * call: measured alone, the readings were a third to a half of what a probed call costs.
+   * call: the readings alone come to a third or a half of what a probed call costs.
    */
   settled(t1: number): void {
     const from = this.#closedAt > t1 ? this.#closedAt : t1;

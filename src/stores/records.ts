@@ -248,7 +248,7 @@ export class RecordTable {
     const r = this.#rows;
     const masks = new Float64Array(stages.length);
     for (const s of thinned) masks[s] = stages[s]!.stride - 1;
-    // Where each kept row moves, for the metadata and errors kept aside (few rows have either).
+    // Where each kept row moves, for the metadata, errors and probe figures kept aside by row.
     const moved = this.#metadata.size + this.#errors.size + this.#probes.size > 0 ? new Int32Array(this.#length).fill(-1) : undefined;
     let w = 0;
     for (let i = 0; i < this.#length; i++) {
