@@ -58,11 +58,11 @@ export interface CallRecord extends ProbeFigures {
   metadata: Record<string, unknown> | undefined;
 }
 
+// A row's flags. Whether a call failed or was probed is not among them: its error or its probe
+// figures, kept aside by row, say so.
 const SYNC = 1;
-const PROBED = 2;
-const FAILED = 4;
 /** Kept off the stride: failed, or the stage's longest call so far. */
-const PROTECTED = 8;
+const PROTECTED = 2;
 
 // One row of eight doubles per call (64 bytes, a cache line): a record is written right after the
 // stage's own work, when the caches are cold, and each line it touches costs a miss (~0.1 µs on a
@@ -78,8 +78,8 @@ const SEQ = 6;
 const STAGE_THREAD_FLAGS = 7;
 const WIDTH = 8;
 
-/** stage * STAGE_UNIT + thread * FLAGS_UNIT + flags: 20 bits of stage (maxStageNames is at most 10^6), 28 of thread, 4 of flags. */
-const FLAGS_UNIT = 16;
+/** stage * STAGE_UNIT + thread * FLAGS_UNIT + flags: 20 bits of stage (maxStageNames is at most 10^6), 28 of thread, 2 of flags. */
+const FLAGS_UNIT = 4;
 const THREAD_LIMIT = 2 ** 28;
 const STAGE_UNIT = THREAD_LIMIT * FLAGS_UNIT;
 
@@ -193,7 +193,7 @@ export class RecordTable {
     r[o + ROWS] = rows;
     r[o + SEQ] = seq;
     const protect = notable && this.#protectedRows < this.#budget / 4;
-    r[o + STAGE_THREAD_FLAGS] = pack(stageIndex, threadId, (sync ? SYNC : 0) | (probe !== undefined ? PROBED : 0) | (failed ? FAILED : 0) | (protect ? PROTECTED : 0));
+    r[o + STAGE_THREAD_FLAGS] = pack(stageIndex, threadId, (sync ? SYNC : 0) | (protect ? PROTECTED : 0));
     if (protect) {
       this.#protectedRows++;
       this.#protectedByStage[stageIndex] = (this.#protectedByStage[stageIndex] ?? 0) + 1;
@@ -317,6 +317,7 @@ export class RecordTable {
     const packed = r[o + STAGE_THREAD_FLAGS]!;
     const flags = flagsOf(packed);
     const probe = this.#probes.get(i);
+    const error = this.#errors.get(i);
     return {
       id: r[o + ID]!,
       parentId: r[o + PARENT]!,
@@ -328,15 +329,15 @@ export class RecordTable {
       seq: r[o + SEQ]!,
       threadId: threadOf(packed),
       sync: (flags & SYNC) !== 0,
-      failed: (flags & FAILED) !== 0,
-      probed: (flags & PROBED) !== 0,
+      failed: error !== undefined,
+      probed: probe !== undefined,
       cpuUserMs: probe?.cpuUserMs ?? 0,
       cpuSystemMs: probe?.cpuSystemMs ?? 0,
       onThreadMs: probe?.onThreadMs ?? 0,
       heapDeltaMb: probe?.heapDeltaMb ?? 0,
       voluntarySwitches: probe?.voluntarySwitches ?? 0,
       involuntarySwitches: probe?.involuntarySwitches ?? 0,
-      error: this.#errors.get(i),
+      error,
       metadata: this.#metadata.get(i),
     };
   }
