@@ -6,16 +6,15 @@
  * case states and explains. Memory cases (a leak beside churn, the real pipeline) are in
  * leaks.test.ts.
  */
-import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { createPerformanceMonitor, withStage, type PerformanceMonitor, type PerformanceReport } from '../../src/index';
 import { expectValidReport } from '../helpers/schema';
 import { summaryOf } from '../helpers/report';
+import { runChild } from '../helpers/child';
 
 jest.setTimeout(60_000);
 
@@ -288,41 +287,14 @@ describe('heavy file I/O', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('a stage that writes, fsyncs and reads back 48 MB is told to do less I/O, never to precompile regexes', () => {
-    const monitor = createPerformanceMonitor({ enableMemoryTracking: false });
-    const block = Buffer.alloc(1024 * 1024, 7);
-    // The buffers read back are kept until the truth is read: freed between the calls, 16 MB each,
-    // they would cost system time on V8's background threads, which the process's CPU (the
-    // truth's) counts and the stage's, capped at one thread, does not.
-    const readBack: Buffer[] = [];
-    const persist = withStage('persist', (file: string, megabytes: number) => {
-      const fd = openSync(file, 'w');
-      try {
-        for (let i = 0; i < megabytes; i++) {
-          writeSync(fd, block);
-          if (i % 4 === 3) fsyncSync(fd);
-        }
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      const back = readFileSync(file);
-      readBack.push(back);
-      return back.length;
-    }, { monitor });
-    // and the garbage of the tests before is collected before the truth's window opens
-    setFlagsFromString('--expose-gc');
-    (runInNewContext('gc') as () => void)();
-    monitor.startMonitoring({ runName: 'file-io' });
-    // the truth: the process's CPU and the wall time around the stage's calls, read by the test
-    const cpu0 = process.cpuUsage();
-    const t0 = performance.now();
-    let bytes = 0;
-    for (let i = 0; i < 3; i++) bytes += persist(join(dir, `part-${i}.bin`), 16);
-    const cpu = process.cpuUsage(cpu0);
-    const wallMs = performance.now() - t0;
-    readBack.length = 0;
-    const report = expectValidReport(monitor.stopMonitoring());
+  test('a stage that writes, fsyncs and reads back 48 MB is told to do less I/O, never to precompile regexes', async () => {
+    // Run in a fresh process (see the fixture): the truth, the process's CPU around the calls, and
+    // the report.
+    const result = await runChild(join(__dirname, '..', 'fixtures', 'fileIo.ts'), [dir], { timeoutMs: 60_000, nodeArgs: ['--expose-gc'] });
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    const run = JSON.parse(result.stdout) as { report: PerformanceReport; cpu: NodeJS.CpuUsage; wallMs: number; bytes: number };
+    const { cpu, wallMs, bytes } = run;
+    const report = expectValidReport(run.report);
     expect(bytes).toBe(48 * 1024 * 1024);
 
     const texts = textsAbout(report, 'persist');
