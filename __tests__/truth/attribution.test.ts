@@ -15,17 +15,9 @@ import { createPerformanceMonitor, withStage, type PerformanceMonitor, type Perf
 import { expectValidReport } from '../helpers/schema';
 import { summaryOf } from '../helpers/report';
 import { runChild } from '../helpers/child';
+import { spin } from '../helpers/spin';
 
 jest.setTimeout(60_000);
-
-/** Spins for about `ms` milliseconds; returns the time it really took, ms. */
-function spin(ms: number): number {
-  const t0 = performance.now();
-  const end = t0 + ms;
-  let t = t0;
-  while (t < end) t = performance.now();
-  return t - t0;
-}
 
 const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
